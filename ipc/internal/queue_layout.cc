@@ -1,0 +1,120 @@
+#include "ipc/internal/queue_layout.h"
+
+#include <cstring>
+
+#include "absl/strings/str_format.h"
+
+namespace lockless {
+namespace internal {
+namespace {
+
+constexpr uint64_t RoundUp(uint64_t value, uint64_t alignment) {
+  return (value + alignment - 1) / alignment * alignment;
+}
+
+}  // namespace
+
+absl::StatusOr<Layout> ComputeLayout(const QueueConfig& config) {
+  if (absl::Status status = ValidateConfig(config); !status.ok()) {
+    return status;
+  }
+  // No overflow below: ValidateConfig bounds queue_size + num_senders by
+  // 2^32 and the payload by 2^30, so every product stays under 2^63.
+  Layout layout;
+  layout.config = config;
+  layout.num_messages = uint64_t{config.queue_size} + config.num_senders;
+  layout.ring_offset = RoundUp(sizeof(RegionHeader), kCacheLineBytes);
+  layout.messages_offset =
+      RoundUp(layout.ring_offset + uint64_t{config.queue_size} *
+                                       sizeof(AtomicIndex),
+              kCacheLineBytes);
+  // Payload rounded to 8 bytes, then the whole message to cache lines.
+  layout.message_stride_bytes =
+      RoundUp(sizeof(Message) + RoundUp(config.message_data_size_bytes, 8),
+              kCacheLineBytes);
+  layout.watchers_offset =
+      layout.messages_offset + layout.num_messages * layout.message_stride_bytes;
+  layout.senders_offset =
+      layout.watchers_offset + uint64_t{config.num_watchers} *
+                                   sizeof(WatcherSlot);
+  layout.total_size_bytes =
+      layout.senders_offset + uint64_t{config.num_senders} * sizeof(SenderSlot);
+  if (layout.total_size_bytes > kMaxRegionSizeBytes) {
+    return absl::InvalidArgumentError(absl::StrFormat(
+        "configuration %s needs %u bytes, more than the maximum region size "
+        "%u",
+        config.DebugString(), layout.total_size_bytes, kMaxRegionSizeBytes));
+  }
+  return layout;
+}
+
+void InitializeRegion(const RegionView& region, uint32_t first_queue_index) {
+  RegionHeader* const header = region.header();
+  const QueueConfig& config = region.config();
+  const uint32_t queue_size = config.queue_size;
+
+  // Nobody reads the region until `initialized` is stored (release, below),
+  // so relaxed stores suffice for everything before it. A death anywhere in
+  // here leaves `initialized` at 0 and the next opener starts over.
+  const QueueIndex first = QueueIndex::FromRaw(first_queue_index, queue_size);
+  for (uint32_t lap_offset = 0; lap_offset < queue_size; ++lap_offset) {
+    const QueueIndex queue_index = first.IncrementBy(lap_offset);
+    const uint32_t slot = queue_index.Wrapped();
+    // Slot `slot` holds message `slot`, as if published one lap earlier, so
+    // the first lap's senders find exactly what they expect to replace.
+    region.ring(slot)->RelaxedStore(
+        Index(queue_index.DecrementBy(queue_size), slot));
+  }
+  for (uint64_t m = 0; m < region.layout().num_messages; ++m) {
+    MessageHeader& message = region.message(m)->header;
+    message.queue_index.RelaxedStore(QueueIndex::Invalid());
+    message.length.store(0, std::memory_order_relaxed);
+    message.monotonic_sent_time_ns.store(0, std::memory_order_relaxed);
+    message.realtime_sent_time_ns.store(0, std::memory_order_relaxed);
+  }
+  for (uint32_t w = 0; w < config.num_watchers; ++w) {
+    WatcherSlot* const watcher = region.watcher(w);
+    std::memset(static_cast<void*>(&watcher->ownership), 0,
+                sizeof(watcher->ownership));
+    watcher->pid.store(0, std::memory_order_relaxed);
+    watcher->priority.store(0, std::memory_order_relaxed);
+  }
+  for (uint32_t s = 0; s < config.num_senders; ++s) {
+    SenderSlot* const sender = region.sender(s);
+    std::memset(static_cast<void*>(&sender->ownership), 0,
+                sizeof(sender->ownership));
+    // The queue-index bits of a scratch entry carry no meaning.
+    sender->scratch_index.RelaxedStore(
+        Index(QueueIndex::kInvalidValue, queue_size + s));
+    sender->to_replace.RelaxedStore(Index::Invalid());
+  }
+
+  header->magic = kRegionMagic;
+  header->layout_version = kLayoutVersion;
+  header->reserved0 = 0;
+  header->total_size_bytes = region.layout().total_size_bytes;
+  header->config = StoredConfig{config.num_watchers, config.num_senders,
+                                config.queue_size,
+                                static_cast<uint32_t>(sizeof(Index)),
+                                config.message_data_size_bytes};
+  header->next_queue_index.RelaxedStore(
+      first_queue_index == 0 ? QueueIndex::Invalid() : first);
+  // release: pairs with the acquire load of `initialized` by every opener,
+  // which then sees all of the above.
+  header->initialized.store(kInitializedValue, std::memory_order_release);
+}
+
+std::vector<std::atomic<uint32_t>*> RobustFutexWords(const RegionView& region) {
+  std::vector<std::atomic<uint32_t>*> words;
+  words.push_back(&region.header()->setup_lock.futex);
+  for (uint32_t w = 0; w < region.config().num_watchers; ++w) {
+    words.push_back(&region.watcher(w)->ownership.futex);
+  }
+  for (uint32_t s = 0; s < region.config().num_senders; ++s) {
+    words.push_back(&region.sender(s)->ownership.futex);
+  }
+  return words;
+}
+
+}  // namespace internal
+}  // namespace lockless

@@ -1,0 +1,193 @@
+// The memory layout of one channel region. Internal: only ipc/ includes this.
+//
+//   RegionHeader                      (cache-line aligned fields, see below)
+//   AtomicIndex  ring[queue_size]     which message sits in each ring slot
+//   Message      messages[queue_size + num_senders]
+//   WatcherSlot  watchers[num_watchers]
+//   SenderSlot   senders[num_senders]
+//
+// Every array starts on a cache line; every Message is padded to whole cache
+// lines so a sender filling its scratch message never false-shares with a
+// reader copying a neighbour. Nothing in the region is a pointer (each process
+// maps it at its own address), except the robust-list links inside each
+// RobustMutex, which only their owning thread ever follows.
+//
+// Ownership invariant (what makes death recovery possible without a free
+// list): each of the queue_size + num_senders messages is referenced by exactly
+// one ring slot or exactly one sender's scratch_index, except transiently
+// inside a send, where the sender's to_replace names the other candidate.
+#ifndef LOCKLESS_IPC_INTERNAL_QUEUE_LAYOUT_H_
+#define LOCKLESS_IPC_INTERNAL_QUEUE_LAYOUT_H_
+
+#include <sys/types.h>
+
+#include <atomic>
+#include <cstddef>
+#include <cstdint>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "index/atomic_index.h"
+#include "index/index.h"
+#include "ipc/queue_config.h"
+#include "sync/robust_mutex.h"
+
+namespace lockless {
+namespace internal {
+
+inline constexpr size_t kCacheLineBytes = 64;
+
+// "LOCKLESS" in ASCII, little-endian: marks a region as ours.
+inline constexpr uint64_t kRegionMagic = 0x5353454c4b434f4cull;
+// Bump whenever anything in this file changes shape or meaning.
+inline constexpr uint32_t kLayoutVersion = 1;
+// Value of RegionHeader::initialized once the region is ready. Not just 1, so
+// that a foreign file is unlikely to look initialised.
+inline constexpr uint32_t kInitializedValue = 0x1d1e1a11u;
+
+// The configuration as stored in the region (fixed-width fields).
+struct StoredConfig {
+  uint32_t num_watchers;
+  uint32_t num_senders;
+  uint32_t queue_size;
+  uint32_t index_bytes;  // sizeof(Index): 4 or 8; both sides must agree.
+  uint64_t message_data_size_bytes;
+};
+static_assert(sizeof(StoredConfig) == 24);
+
+struct RegionHeader {
+  // Held while initialising, recovering dead senders, claiming a sender slot
+  // or registering a watcher. Never touched by Send or Read. Idle: 0.
+  alignas(kCacheLineBytes) RobustMutex setup_lock;
+
+  // Written once, under setup_lock, before `initialized`; read-only after.
+  // A zero-filled region (fresh file) has all of these zero.
+  alignas(kCacheLineBytes) uint64_t magic;
+  uint32_t layout_version;
+  uint32_t reserved0;
+  uint64_t total_size_bytes;
+  StoredConfig config;
+  // 0 until the region is fully initialised, then kInitializedValue (release
+  // store under setup_lock; readers acquire). A death before the store leaves
+  // 0 and the next opener initialises again.
+  std::atomic<uint32_t> initialized;
+
+  // The queue index the next send will publish (invalid before the first
+  // send). Written by every sender with CAS; on its own cache line because it
+  // is the hottest shared word.
+  alignas(kCacheLineBytes) AtomicQueueIndex next_queue_index;
+};
+
+struct MessageHeader {
+  // The queue index this message was published for; invalid while the
+  // message is a sender's scratch (being filled). Readers check it before and
+  // after copying (a seqlock with the queue index as sequence).
+  AtomicQueueIndex queue_index;
+  uint32_t reserved0;
+  // Payload length in bytes (<= message_data_size_bytes).
+  std::atomic<uint64_t> length;
+  // Send times in nanoseconds (CLOCK_MONOTONIC and CLOCK_REALTIME).
+  std::atomic<int64_t> monotonic_sent_time_ns;
+  std::atomic<int64_t> realtime_sent_time_ns;
+};
+static_assert(sizeof(MessageHeader) == 32);
+
+// One message: header, then the payload (message_data_size_bytes rounded up).
+struct alignas(kCacheLineBytes) Message {
+  MessageHeader header;
+  // Payload follows the header directly in memory.
+  unsigned char* data() { return reinterpret_cast<unsigned char*>(this + 1); }
+  const unsigned char* data() const {
+    return reinterpret_cast<const unsigned char*>(this + 1);
+  }
+};
+
+struct alignas(kCacheLineBytes) WatcherSlot {
+  // Owned (locked) by the watching thread for as long as it is registered:
+  // the word holds its tid. FUTEX_OWNER_DIED marks a watcher that died; its
+  // slot is free to reuse. Idle: 0.
+  RobustMutex ownership;
+  // Process id and SCHED_FIFO priority of the owner. Written under
+  // setup_lock before `ownership` is locked, so a waker that sees the owner's
+  // tid also sees these.
+  std::atomic<int32_t> pid;
+  std::atomic<int32_t> priority;
+};
+
+struct alignas(kCacheLineBytes) SenderSlot {
+  // Owned by the thread holding the Sender. FUTEX_OWNER_DIED marks a sender
+  // that died, to be recovered under setup_lock. Idle: 0.
+  RobustMutex ownership;
+  // The sender's scratch message (message_index) and, during a send, the
+  // queue index it is publishing. Always valid after initialisation.
+  AtomicIndex scratch_index;
+  // During a send: the ring entry the sender is about to replace. Invalid
+  // when no replacement is in flight.
+  AtomicIndex to_replace;
+};
+
+// Byte offsets of each array inside the region, derived from the config.
+struct Layout {
+  QueueConfig config;
+  uint64_t ring_offset;
+  uint64_t messages_offset;
+  uint64_t message_stride_bytes;
+  uint64_t num_messages;
+  uint64_t watchers_offset;
+  uint64_t senders_offset;
+  uint64_t total_size_bytes;
+};
+
+// Computes the layout, or the ValidateConfig error.
+absl::StatusOr<Layout> ComputeLayout(const QueueConfig& config);
+
+// Typed view of a mapped region. Cheap to copy; does not own the memory.
+class RegionView {
+ public:
+  RegionView() = default;
+  RegionView(void* base, const Layout& layout)
+      : base_(static_cast<unsigned char*>(base)), layout_(layout) {}
+
+  const Layout& layout() const { return layout_; }
+  const QueueConfig& config() const { return layout_.config; }
+  uint32_t queue_size() const { return layout_.config.queue_size; }
+  void* base() const { return base_; }
+
+  RegionHeader* header() const {
+    return reinterpret_cast<RegionHeader*>(base_);
+  }
+  AtomicIndex* ring(uint32_t slot) const {
+    return reinterpret_cast<AtomicIndex*>(base_ + layout_.ring_offset) + slot;
+  }
+  Message* message(uint64_t message_index) const {
+    return reinterpret_cast<Message*>(base_ + layout_.messages_offset +
+                                      message_index *
+                                          layout_.message_stride_bytes);
+  }
+  WatcherSlot* watcher(uint32_t i) const {
+    return reinterpret_cast<WatcherSlot*>(base_ + layout_.watchers_offset) + i;
+  }
+  SenderSlot* sender(uint32_t i) const {
+    return reinterpret_cast<SenderSlot*>(base_ + layout_.senders_offset) + i;
+  }
+
+ private:
+  unsigned char* base_ = nullptr;
+  Layout layout_{};
+};
+
+// Writes a fresh, consistent queue into `region` (whose setup_lock the caller
+// holds): ring slot i holds message i as if published one lap before
+// `first_queue_index`, sender s owns message queue_size + s, watchers idle,
+// then the header and finally `initialized`. `first_queue_index` is 0 except
+// in tests that start near the 32-bit wrap point.
+void InitializeRegion(const RegionView& region, uint32_t first_queue_index);
+
+// The futex words of every robust mutex in the region (setup lock, watchers,
+// senders), for the death-test harness.
+std::vector<std::atomic<uint32_t>*> RobustFutexWords(const RegionView& region);
+
+}  // namespace internal
+}  // namespace lockless
+
+#endif  // LOCKLESS_IPC_INTERNAL_QUEUE_LAYOUT_H_

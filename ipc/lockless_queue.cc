@@ -1,0 +1,537 @@
+#include "ipc/lockless_queue.h"
+
+#include <signal.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <atomic>
+#include <cstring>
+#include <ctime>
+#include <optional>
+#include <utility>
+
+#include "absl/strings/str_format.h"
+#include "index/internal/check.h"
+#include "ipc/internal/racy_copy.h"
+#include "ipc/internal/thread_signal.h"
+#include "sync/robust_mutex.h"
+#include "sync/rt_priority.h"
+
+namespace lockless {
+
+using internal::Message;
+using internal::RegionHeader;
+using internal::RegionView;
+using internal::SenderSlot;
+using internal::WatcherSlot;
+
+namespace {
+
+int64_t NowNs(clockid_t clock) {
+  timespec ts;
+  // vDSO on Linux: no system call for CLOCK_MONOTONIC / CLOCK_REALTIME.
+  clock_gettime(clock, &ts);
+  return int64_t{ts.tv_sec} * 1000000000 + ts.tv_nsec;
+}
+
+// Holds the region's setup lock for a scope. The result of Lock() tells
+// whether the previous holder died; every path that takes the lock repairs
+// what it protects regardless (initialisation is re-checked, dead senders
+// recovered), so the result only matters for kError.
+class SetupLockGuard {
+ public:
+  explicit SetupLockGuard(RegionHeader* header) : header_(header) {
+    result_ = header_->setup_lock.Lock();
+  }
+  ~SetupLockGuard() {
+    if (ok()) header_->setup_lock.Unlock();
+  }
+  SetupLockGuard(const SetupLockGuard&) = delete;
+  SetupLockGuard& operator=(const SetupLockGuard&) = delete;
+
+  bool ok() const { return result_ != LockResult::kError; }
+
+ private:
+  RegionHeader* header_;
+  LockResult result_;
+};
+
+// Reads a header field written once under the setup lock, possibly while the
+// initialiser is still writing it (before `initialized` is set).
+template <typename T>
+T RacyHeaderLoad(const T* field) {
+  // relaxed: only compared against expected constants; a torn or stale value
+  // just means "not ours yet", which the caller handles by taking the lock.
+  return __atomic_load_n(field, __ATOMIC_RELAXED);
+}
+
+absl::Status ValidateInitializedHeader(const RegionView& region) {
+  const RegionHeader* header = region.header();
+  if (header->magic != internal::kRegionMagic) {
+    return absl::FailedPreconditionError(
+        "region does not hold a lockless queue (bad magic)");
+  }
+  if (header->layout_version != internal::kLayoutVersion) {
+    return absl::FailedPreconditionError(absl::StrFormat(
+        "region has layout version %u, this library uses %u",
+        header->layout_version, internal::kLayoutVersion));
+  }
+  if (header->config.index_bytes != sizeof(Index)) {
+    return absl::FailedPreconditionError(absl::StrFormat(
+        "region was built with %u-byte ring entries, this library uses %u",
+        header->config.index_bytes, sizeof(Index)));
+  }
+  const QueueConfig stored{header->config.num_watchers,
+                           header->config.num_senders,
+                           header->config.queue_size,
+                           header->config.message_data_size_bytes};
+  if (stored != region.config()) {
+    return absl::FailedPreconditionError(absl::StrFormat(
+        "region was created with configuration %s, but this process asked "
+        "for %s",
+        stored.DebugString(), region.config().DebugString()));
+  }
+  if (header->total_size_bytes != region.layout().total_size_bytes) {
+    return absl::FailedPreconditionError(absl::StrFormat(
+        "region header says %u bytes, the configuration needs %u",
+        header->total_size_bytes, region.layout().total_size_bytes));
+  }
+  return absl::OkStatus();
+}
+
+// Validates, initialises if needed, and returns a view of the region.
+absl::StatusOr<RegionView> AttachRegion(void* memory, size_t size_bytes,
+                                        const QueueConfig& config,
+                                        uint32_t first_queue_index) {
+  absl::StatusOr<internal::Layout> layout = internal::ComputeLayout(config);
+  if (!layout.ok()) return layout.status();
+  if (size_bytes < layout->total_size_bytes) {
+    return absl::FailedPreconditionError(absl::StrFormat(
+        "region is %u bytes, the configuration %s needs %u", size_bytes,
+        config.DebugString(), layout->total_size_bytes));
+  }
+  const RegionView region(memory, *layout);
+  RegionHeader* const header = region.header();
+
+  // acquire: pairs with the release store at the end of InitializeRegion.
+  if (header->initialized.load(std::memory_order_acquire) !=
+      internal::kInitializedValue) {
+    // Never take the lock in a region that is somebody else's file: its
+    // "lock word" could name any thread.
+    const uint64_t magic = RacyHeaderLoad(&header->magic);
+    if (magic != 0 && magic != internal::kRegionMagic) {
+      return absl::FailedPreconditionError(
+          "region does not hold a lockless queue (bad magic)");
+    }
+    SetupLockGuard lock(header);
+    if (!lock.ok()) {
+      return absl::InternalError("could not take the region's setup lock");
+    }
+    // relaxed: under the setup lock, which orders us after any previous
+    // initialiser.
+    if (header->initialized.load(std::memory_order_relaxed) !=
+        internal::kInitializedValue) {
+      internal::InitializeRegion(region, first_queue_index);
+    }
+  }
+  if (absl::Status status = ValidateInitializedHeader(region); !status.ok()) {
+    return status;
+  }
+  return region;
+}
+
+}  // namespace
+
+const char* ReadResultName(ReadResult result) {
+  switch (result) {
+    case ReadResult::kGood:
+      return "GOOD";
+    case ReadResult::kNothingNew:
+      return "NOTHING_NEW";
+    case ReadResult::kTooOld:
+      return "TOO_OLD";
+    case ReadResult::kCorrupted:
+      return "CORRUPTED";
+  }
+  return "UNKNOWN";
+}
+
+int WakeupSignal() { return SIGRTMIN + 2; }
+
+// ---------------------------------------------------------------- Attach
+
+absl::StatusOr<LocklessQueue> LocklessQueue::Attach(void* memory,
+                                                    size_t size_bytes,
+                                                    const QueueConfig& config) {
+  absl::StatusOr<RegionView> region =
+      AttachRegion(memory, size_bytes, config, /*first_queue_index=*/0);
+  if (!region.ok()) return region.status();
+  return LocklessQueue(*region);
+}
+
+namespace internal {
+absl::StatusOr<LocklessQueue> AttachStartingAtForTest(
+    void* memory, size_t size_bytes, const QueueConfig& config,
+    uint32_t first_queue_index) {
+  if (config.queue_size == 0 ||
+      first_queue_index >=
+          QueueIndex::MaxIndex(QueueIndex::kMaxValue, config.queue_size)) {
+    return absl::InvalidArgumentError("first_queue_index past the wrap point");
+  }
+  absl::StatusOr<RegionView> region =
+      AttachRegion(memory, size_bytes, config, first_queue_index);
+  if (!region.ok()) return region.status();
+  return LocklessQueue(*region);
+}
+}  // namespace internal
+
+// ---------------------------------------------------------------- Senders
+
+absl::StatusOr<Sender> LocklessQueue::MakeSender() const {
+  SetupLockGuard lock(region_.header());
+  if (!lock.ok()) {
+    return absl::InternalError("could not take the region's setup lock");
+  }
+  absl::StatusOr<int> recovered = internal::RecoverDeadSenders(region_);
+  if (!recovered.ok()) return recovered.status();
+
+  for (uint32_t s = 0; s < config().num_senders; ++s) {
+    SenderSlot* const slot = region_.sender(s);
+    if (slot->ownership.RawOwnerWord() != 0) continue;
+    // Free slots are only claimed under the setup lock, so this succeeds
+    // unless the slot's word is corrupt.
+    if (slot->ownership.TryLock() != TryLockResult::kAcquired) continue;
+    return Sender(region_, s);
+  }
+  return absl::ResourceExhaustedError(absl::StrFormat(
+      "all %u sender slots of this channel are in use", config().num_senders));
+}
+
+Sender::Sender(const RegionView& region, uint32_t slot)
+    : region_(region), slot_(slot), owns_slot_(true) {
+  SenderSlot* const sender = region_.sender(slot_);
+  // relaxed: only the slot's owner writes scratch_index.
+  Message* const scratch =
+      region_.message(sender->scratch_index.RelaxedLoad().message_index());
+  // The scratch may still carry the queue index it had in the ring (e.g.
+  // after recovery). Invalidate it before the user can write the payload, so
+  // a late reader of that old index sees the change (see Send).
+  scratch->header.queue_index.Invalidate();
+  // release: orders the invalidation before any payload write that follows.
+  std::atomic_thread_fence(std::memory_order_release);
+}
+
+Sender::Sender(Sender&& other) noexcept
+    : region_(other.region_),
+      slot_(other.slot_),
+      owns_slot_(std::exchange(other.owns_slot_, false)) {}
+
+Sender& Sender::operator=(Sender&& other) noexcept {
+  if (this != &other) {
+    if (owns_slot_) region_.sender(slot_)->ownership.Unlock();
+    region_ = other.region_;
+    slot_ = other.slot_;
+    owns_slot_ = std::exchange(other.owns_slot_, false);
+  }
+  return *this;
+}
+
+Sender::~Sender() {
+  // The slot keeps its scratch_index: the next owner inherits the message.
+  if (owns_slot_) region_.sender(slot_)->ownership.Unlock();
+}
+
+void* Sender::data() {
+  // relaxed: only this sender writes its scratch_index.
+  return region_
+      .message(region_.sender(slot_)->scratch_index.RelaxedLoad()
+                   .message_index())
+      ->data();
+}
+
+size_t Sender::max_size() const {
+  return region_.config().message_data_size_bytes;
+}
+
+SendResult Sender::Send(const void* data, size_t length, MessageInfo* info) {
+  if (length > max_size()) return SendResult::kMessageTooLarge;
+  std::memcpy(this->data(), data, length);
+  return Send(length, info);
+}
+
+SendResult Sender::Send(size_t length, MessageInfo* info) {
+  if (length > max_size()) return SendResult::kMessageTooLarge;
+  const RegionView& region = region_;
+  const uint32_t queue_size = region.queue_size();
+  RegionHeader* const header = region.header();
+  SenderSlot* const slot = region.sender(slot_);
+
+  // relaxed: only this sender writes its own slot.
+  const Index scratch_index = slot->scratch_index.RelaxedLoad();
+  Message* const scratch = region.message(scratch_index.message_index());
+  // 1. The payload is already in place and the header's queue index is
+  // invalid (since this message became our scratch). Length is read by
+  // readers only after they validated the queue index, which we set below.
+  scratch->header.length.store(length, std::memory_order_relaxed);
+
+  while (true) {
+    // 2. Find the next index and what its ring slot holds.
+    // acquire: pairs with the CAS that advanced it, so the ring slot of the
+    // previous index is already published when we look at ours.
+    const QueueIndex actual_next = header->next_queue_index.Load(queue_size);
+    const QueueIndex next =
+        actual_next.valid() ? actual_next : QueueIndex::Zero(queue_size);
+    const QueueIndex one_lap_earlier = next.DecrementBy(queue_size);
+    AtomicIndex* const ring_slot = region.ring(next.Wrapped());
+    // acquire: pairs with the publishing CAS of whoever put it there, so the
+    // message header we check next is the one they published.
+    const Index to_replace = ring_slot->Load();
+    if (!to_replace.IsPlausible(one_lap_earlier)) {
+      // Another sender already published `next` but has not advanced
+      // next_queue_index yet (or died before doing so): help, then retry.
+      QueueIndex expected = actual_next;
+      header->next_queue_index.CompareAndExchangeStrong(&expected,
+                                                        next.Increment());
+      continue;
+    }
+    const QueueIndex replaced_queue_index =
+        region.message(to_replace.message_index())
+            ->header.queue_index.Load(queue_size);
+    if (replaced_queue_index.valid() &&
+        replaced_queue_index != one_lap_earlier) {
+      // The message was recycled after we loaded the slot: the slot moved on.
+      continue;
+    }
+
+    // 3. Stamp the times; re-sampled on every retry so they increase along
+    // the ring.
+    const int64_t monotonic_ns = NowNs(CLOCK_MONOTONIC);
+    const int64_t realtime_ns = NowNs(CLOCK_REALTIME);
+    scratch->header.monotonic_sent_time_ns.store(monotonic_ns,
+                                                 std::memory_order_relaxed);
+    scratch->header.realtime_sent_time_ns.store(realtime_ns,
+                                                std::memory_order_relaxed);
+
+    // 4. Record intent before touching the ring. Recovery (after a death)
+    // reads these three words; release keeps them in this order and after
+    // the payload stores. (A dead thread's executed stores are all visible
+    // to the recovering process once the kernel reported the death.)
+    const Index publish(next, scratch_index.message_index());
+    slot->scratch_index.Store(publish);
+    scratch->header.queue_index.Store(next);
+    slot->to_replace.Store(to_replace);
+
+    // 5. Publish: swap our message into the ring.
+    Index expected = to_replace;
+    if (!ring_slot->CompareAndExchangeStrong(&expected, publish)) {
+      // Lost the slot to another sender. Clear the intent and retry.
+      slot->to_replace.Invalidate();
+      continue;
+    }
+
+    // 6. Advance next_queue_index (a helper may have done it already; either
+    // way it now is past `next`), then take the replaced message as our
+    // scratch and clear the intent.
+    QueueIndex expected_next = actual_next;
+    header->next_queue_index.CompareAndExchangeStrong(&expected_next,
+                                                      next.Increment());
+    slot->scratch_index.Store(to_replace);
+    slot->to_replace.Invalidate();
+    // Readers may still be copying the replaced message (it was in the ring
+    // until our CAS). Invalidate its queue index before anyone writes its
+    // payload, so such a reader's final check fails.
+    region.message(to_replace.message_index())
+        ->header.queue_index.Invalidate();
+    // release: the invalidation above is ordered before the next payload
+    // write into this message (the user's, through data()).
+    std::atomic_thread_fence(std::memory_order_release);
+
+    if (info != nullptr) {
+      info->monotonic_sent_time = std::chrono::steady_clock::time_point(
+          std::chrono::nanoseconds(monotonic_ns));
+      info->realtime_sent_time = std::chrono::system_clock::time_point(
+          std::chrono::duration_cast<std::chrono::system_clock::duration>(
+              std::chrono::nanoseconds(realtime_ns)));
+      info->queue_index = next;
+      info->length = length;
+    }
+    return SendResult::kOk;
+  }
+}
+
+// ---------------------------------------------------------------- Reads
+
+namespace {
+
+// `queue_index` is not in the ring: either it has not been sent yet or it
+// has been overwritten. next_queue_index tells which.
+ReadResult ClassifyMissing(const RegionView& region, QueueIndex queue_index) {
+  // acquire: see LatestQueueIndex.
+  const QueueIndex next =
+      region.header()->next_queue_index.Load(region.queue_size());
+  if (!next.valid()) return ReadResult::kNothingNew;
+  // Distance from `next` forward to `queue_index`: small means at or after
+  // the next send (not sent yet); otherwise it lies behind `next`.
+  const uint32_t ahead = queue_index.DistanceFrom(next);
+  return ahead < next.max_index() / 2 ? ReadResult::kNothingNew
+                                      : ReadResult::kTooOld;
+}
+
+}  // namespace
+
+ReadResult LocklessQueue::Read(QueueIndex queue_index, MessageInfo* info,
+                               void* data, size_t data_capacity) const {
+  if (!queue_index.valid()) return ReadResult::kNothingNew;
+  const uint32_t queue_size = region_.queue_size();
+  // acquire: pairs with the sender's publishing CAS, so the message's header
+  // and payload written before it are visible.
+  const Index entry = region_.ring(queue_index.Wrapped())->Load();
+  if (!entry.IsPlausible(queue_index)) {
+    if (entry.IsPlausible(queue_index.DecrementBy(queue_size))) {
+      return ReadResult::kNothingNew;  // Still the previous lap.
+    }
+    return ClassifyMissing(region_, queue_index);
+  }
+  if (entry.message_index() >= region_.layout().num_messages) {
+    return ReadResult::kCorrupted;
+  }
+  const Message* const message = region_.message(entry.message_index());
+  // acquire: as above, for the case the message was republished since.
+  if (message->header.queue_index.Load(queue_size) != queue_index) {
+    // Recycled since we loaded the slot: a newer lap replaced it.
+    return ClassifyMissing(region_, queue_index);
+  }
+  // relaxed: validated by the queue-index re-check below.
+  const uint64_t length = message->header.length.load(std::memory_order_relaxed);
+  const int64_t monotonic_ns =
+      message->header.monotonic_sent_time_ns.load(std::memory_order_relaxed);
+  const int64_t realtime_ns =
+      message->header.realtime_sent_time_ns.load(std::memory_order_relaxed);
+  const uint64_t max_length = config().message_data_size_bytes;
+  if (data != nullptr && length <= max_length) {
+    internal::RacyCopy(data, message->data(),
+                       std::min<uint64_t>(length, data_capacity));
+  }
+  // acquire fence: pairs with the sender's release fence after it
+  // invalidated this message's queue index and before it rewrote anything:
+  // if our copy saw any rewritten byte, the load below sees the invalidation.
+  std::atomic_thread_fence(std::memory_order_acquire);
+  // relaxed: ordered by the fence above.
+  if (message->header.queue_index.RelaxedLoad(queue_size) != queue_index) {
+    return ReadResult::kTooOld;  // Overwritten while we copied.
+  }
+  if (length > max_length) return ReadResult::kCorrupted;
+  if (info != nullptr) {
+    info->monotonic_sent_time = std::chrono::steady_clock::time_point(
+        std::chrono::nanoseconds(monotonic_ns));
+    info->realtime_sent_time = std::chrono::system_clock::time_point(
+        std::chrono::duration_cast<std::chrono::system_clock::duration>(
+            std::chrono::nanoseconds(realtime_ns)));
+    info->queue_index = queue_index;
+    info->length = length;
+  }
+  return ReadResult::kGood;
+}
+
+QueueIndex LocklessQueue::LatestQueueIndex() const {
+  // acquire: pairs with the CAS that advanced it, which happened after the
+  // ring slot of the previous index was published.
+  const QueueIndex next =
+      region_.header()->next_queue_index.Load(region_.queue_size());
+  if (!next.valid()) return QueueIndex::Invalid();
+  return next.DecrementBy(1);
+}
+
+// ---------------------------------------------------------------- Watchers
+
+absl::StatusOr<Watcher> LocklessQueue::MakeWatcher(int priority) const {
+  SetupLockGuard lock(region_.header());
+  if (!lock.ok()) {
+    return absl::InternalError("could not take the region's setup lock");
+  }
+  for (uint32_t w = 0; w < config().num_watchers; ++w) {
+    WatcherSlot* const slot = region_.watcher(w);
+    const uint32_t word = slot->ownership.RawOwnerWord();
+    // Free (0) or left by a thread that died (owner-died, tid cleared).
+    if (word != 0 && !(OwnerDied(word) && OwnerTid(word) == 0)) continue;
+    // Publish pid and priority before the owner word names us: a waker that
+    // sees our tid must see them. relaxed is enough because the lock's
+    // compare-and-exchange below is a release (and the slot shows no live
+    // owner until then, so wakers ignore it).
+    slot->pid.store(getpid(), std::memory_order_relaxed);
+    slot->priority.store(priority, std::memory_order_relaxed);
+    std::atomic_thread_fence(std::memory_order_release);
+    const LockResult result = slot->ownership.Lock();
+    if (result == LockResult::kError) continue;
+    return Watcher(region_, w);
+  }
+  return absl::ResourceExhaustedError(absl::StrFormat(
+      "all %u watcher slots of this channel are taken by live threads",
+      config().num_watchers));
+}
+
+Watcher::Watcher(const RegionView& region, uint32_t slot)
+    : region_(region), slot_(slot), registered_(true) {}
+
+Watcher::Watcher(Watcher&& other) noexcept
+    : region_(other.region_),
+      slot_(other.slot_),
+      registered_(std::exchange(other.registered_, false)) {}
+
+Watcher& Watcher::operator=(Watcher&& other) noexcept {
+  if (this != &other) {
+    if (registered_) region_.watcher(slot_)->ownership.Unlock();
+    region_ = other.region_;
+    slot_ = other.slot_;
+    registered_ = std::exchange(other.registered_, false);
+  }
+  return *this;
+}
+
+Watcher::~Watcher() {
+  if (registered_) region_.watcher(slot_)->ownership.Unlock();
+}
+
+WakeUpper::WakeUpper(const LocklessQueue& queue) : region_(queue.region()) {
+  targets_.reserve(region_.config().num_watchers);
+}
+
+int WakeUpper::Wakeup(int current_priority) {
+  targets_.clear();  // Keeps capacity: no allocation below.
+  for (uint32_t w = 0; w < region_.config().num_watchers; ++w) {
+    WatcherSlot* const slot = region_.watcher(w);
+    // acquire: pairs with the registering thread's lock (release), so pid and
+    // priority below are the ones it wrote.
+    const uint32_t word = slot->ownership.futex.load(std::memory_order_acquire);
+    const pid_t tid = OwnerTid(word);
+    if (tid == 0 || OwnerDied(word)) continue;
+    // relaxed: validated by the re-check of the owner word below.
+    const pid_t pid = slot->pid.load(std::memory_order_relaxed);
+    const int priority = slot->priority.load(std::memory_order_relaxed);
+    // acquire fence: keeps the two loads above before the re-check, so a
+    // slot reused while we read it (owner word changed) is discarded.
+    std::atomic_thread_fence(std::memory_order_acquire);
+    if (slot->ownership.futex.load(std::memory_order_relaxed) != word) continue;
+    targets_.push_back(Target{pid, tid, priority});
+  }
+  if (targets_.empty()) return 0;
+  std::sort(targets_.begin(), targets_.end(),
+            [](const Target& a, const Target& b) {
+              return a.priority > b.priority;
+            });
+  // Boost to the highest waiter's priority while signalling, so a waiter
+  // above us is not stuck behind whatever preempts us.
+  std::optional<ScopedPriorityBoost> boost;
+  if (current_priority > 0 && targets_.front().priority > current_priority) {
+    boost.emplace(targets_.front().priority);
+  }
+  int woken = 0;
+  for (const Target& target : targets_) {
+    if (internal::SendQueuedSignal(target.pid, target.tid, WakeupSignal())) {
+      ++woken;
+    }
+  }
+  return woken;
+}
+
+}  // namespace lockless

@@ -1,0 +1,397 @@
+#include "ipc/lockless_queue.h"
+
+#include <sys/epoll.h>
+#include <sys/mman.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <cstring>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "gtest/gtest.h"
+#include "ipc/signalfd.h"
+#include "sync/futex.h"
+
+namespace lockless {
+namespace {
+
+// A zero-filled shared anonymous mapping, like a fresh /dev/shm file.
+class SharedRegion {
+ public:
+  explicit SharedRegion(const QueueConfig& config)
+      : size_(*QueueMemorySize(config)) {
+    memory_ = mmap(nullptr, size_, PROT_READ | PROT_WRITE,
+                   MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+    EXPECT_NE(memory_, MAP_FAILED);
+  }
+  ~SharedRegion() { munmap(memory_, size_); }
+  void* memory() const { return memory_; }
+  size_t size() const { return size_; }
+
+ private:
+  size_t size_;
+  void* memory_;
+};
+
+// Keeps `object` alive forever without running its destructor, as a thread
+// that dies holding it would. Placement-new into static storage, so it is not
+// a heap leak either.
+template <typename T>
+void AbandonLikeADeadThread(T&& object) {
+  alignas(T) static unsigned char storage[8][sizeof(T)];
+  static int used = 0;
+  new (storage[used++ % 8]) T(std::forward<T>(object));
+}
+
+QueueConfig SmallConfig() {
+  QueueConfig config;
+  config.num_watchers = 3;
+  config.num_senders = 3;
+  config.queue_size = 10;
+  config.message_data_size_bytes = 64;
+  return config;
+}
+
+std::string ReadString(const LocklessQueue& queue, QueueIndex index,
+                       ReadResult* result) {
+  char buffer[256];
+  MessageInfo info;
+  *result = queue.Read(index, &info, buffer, sizeof(buffer));
+  if (*result != ReadResult::kGood) return "";
+  return std::string(buffer, info.length);
+}
+
+TEST(LocklessQueueTest, EmptyQueue) {
+  SharedRegion region(SmallConfig());
+  absl::StatusOr<LocklessQueue> queue =
+      LocklessQueue::Attach(region.memory(), region.size(), SmallConfig());
+  ASSERT_TRUE(queue.ok()) << queue.status();
+  EXPECT_FALSE(queue->LatestQueueIndex().valid());
+  ReadResult result;
+  ReadString(*queue, queue->MakeQueueIndex(0), &result);
+  EXPECT_EQ(result, ReadResult::kNothingNew);
+}
+
+TEST(LocklessQueueTest, SendAndReadBack) {
+  SharedRegion region(SmallConfig());
+  LocklessQueue queue =
+      *LocklessQueue::Attach(region.memory(), region.size(), SmallConfig());
+  absl::StatusOr<Sender> sender = queue.MakeSender();
+  ASSERT_TRUE(sender.ok()) << sender.status();
+  MessageInfo sent;
+  ASSERT_EQ(sender->Send("hello", 5, &sent), SendResult::kOk);
+  EXPECT_EQ(sent.queue_index.index(), 0u);
+  EXPECT_EQ(queue.LatestQueueIndex().index(), 0u);
+
+  char buffer[64];
+  MessageInfo info;
+  ASSERT_EQ(queue.Read(queue.MakeQueueIndex(0), &info, buffer, sizeof(buffer)),
+            ReadResult::kGood);
+  EXPECT_EQ(std::string(buffer, info.length), "hello");
+  EXPECT_EQ(info.monotonic_sent_time, sent.monotonic_sent_time);
+  EXPECT_EQ(info.realtime_sent_time, sent.realtime_sent_time);
+  ReadResult result;
+  ReadString(queue, queue.MakeQueueIndex(1), &result);
+  EXPECT_EQ(result, ReadResult::kNothingNew);
+}
+
+// 20,000 sends with reads five behind: every read is GOOD (the ring holds
+// ten) and LatestQueueIndex is exact after every send.
+TEST(LocklessQueueTest, ManySendsWithReadsBehind) {
+  const QueueConfig config = SmallConfig();
+  SharedRegion region(config);
+  LocklessQueue queue =
+      *LocklessQueue::Attach(region.memory(), region.size(), config);
+  Sender sender = *queue.MakeSender();
+  std::chrono::steady_clock::time_point previous_time;
+  for (uint32_t i = 0; i < 20000; ++i) {
+    const std::string payload = "message " + std::to_string(i);
+    ASSERT_EQ(sender.Send(payload.data(), payload.size()), SendResult::kOk);
+    ASSERT_EQ(queue.LatestQueueIndex().index(), i);
+    if (i >= 5) {
+      ReadResult result;
+      const std::string read =
+          ReadString(queue, queue.MakeQueueIndex(i - 5), &result);
+      ASSERT_EQ(result, ReadResult::kGood) << "at " << i;
+      ASSERT_EQ(read, "message " + std::to_string(i - 5));
+    }
+    if (i >= 10) {
+      ReadResult result;
+      ReadString(queue, queue.MakeQueueIndex(i - 10), &result);
+      ASSERT_EQ(result, ReadResult::kTooOld) << "at " << i;
+    }
+    MessageInfo info;
+    ASSERT_EQ(queue.Read(queue.MakeQueueIndex(i), &info, nullptr, 0),
+              ReadResult::kGood);
+    ASSERT_GT(info.monotonic_sent_time, previous_time);
+    previous_time = info.monotonic_sent_time;
+  }
+}
+
+TEST(LocklessQueueTest, ZeroCopySend) {
+  SharedRegion region(SmallConfig());
+  LocklessQueue queue =
+      *LocklessQueue::Attach(region.memory(), region.size(), SmallConfig());
+  Sender sender = *queue.MakeSender();
+  for (int i = 0; i < 25; ++i) {
+    void* buffer = sender.data();
+    ASSERT_EQ(sender.max_size(), 64u);
+    const int length = std::snprintf(static_cast<char*>(buffer), 64,
+                                     "zero copy %d", i);
+    ASSERT_EQ(sender.Send(length), SendResult::kOk);
+    ReadResult result;
+    EXPECT_EQ(ReadString(queue, queue.MakeQueueIndex(i), &result),
+              "zero copy " + std::to_string(i));
+    // A new scratch buffer after each send: the old one is in the ring.
+    EXPECT_NE(sender.data(), buffer);
+  }
+}
+
+TEST(LocklessQueueTest, OversizedSendIsRejectedAndQueueUntouched) {
+  SharedRegion region(SmallConfig());
+  LocklessQueue queue =
+      *LocklessQueue::Attach(region.memory(), region.size(), SmallConfig());
+  Sender sender = *queue.MakeSender();
+  ASSERT_EQ(sender.Send("a", 1), SendResult::kOk);
+  std::vector<char> big(65, 'x');
+  EXPECT_EQ(sender.Send(big.data(), big.size()),
+            SendResult::kMessageTooLarge);
+  EXPECT_EQ(sender.Send(65), SendResult::kMessageTooLarge);
+  EXPECT_EQ(queue.LatestQueueIndex().index(), 0u);
+  ReadResult result;
+  EXPECT_EQ(ReadString(queue, queue.MakeQueueIndex(0), &result), "a");
+  EXPECT_EQ(sender.Send(big.data(), 64), SendResult::kOk);
+  EXPECT_EQ(queue.LatestQueueIndex().index(), 1u);
+}
+
+TEST(LocklessQueueTest, BadConfigurationsRejected) {
+  const auto rejected = [](QueueConfig config, const std::string& needle) {
+    const absl::StatusOr<uint64_t> size = QueueMemorySize(config);
+    EXPECT_FALSE(size.ok());
+    EXPECT_EQ(size.status().code(), absl::StatusCode::kInvalidArgument);
+    EXPECT_NE(size.status().message().find(needle), std::string::npos)
+        << size.status();
+  };
+  QueueConfig config = SmallConfig();
+  config.queue_size = 0;
+  rejected(config, "queue_size");
+  config = SmallConfig();
+  config.num_senders = 0;
+  rejected(config, "num_senders");
+  config = SmallConfig();
+  config.message_data_size_bytes = 0;
+  rejected(config, "message_data_size_bytes");
+  config = SmallConfig();
+  config.message_data_size_bytes = uint64_t{1} << 40;
+  rejected(config, "message_data_size_bytes");
+  config = SmallConfig();
+  config.queue_size = 0x7fffffff;
+  config.num_senders = 0xffffffff;  // More messages than any Index holds.
+  rejected(config, "messages");
+  config = SmallConfig();
+  config.queue_size = 0xfffffff0;
+  rejected(config, "queue_size");
+  config = SmallConfig();
+  config.queue_size = 1 << 20;
+  config.message_data_size_bytes = 1 << 30;
+  rejected(config, "maximum region size");
+}
+
+TEST(LocklessQueueTest, AttachValidatesExistingRegion) {
+  const QueueConfig config = SmallConfig();
+  SharedRegion region(config);
+  ASSERT_TRUE(
+      LocklessQueue::Attach(region.memory(), region.size(), config).ok());
+  QueueConfig other = config;
+  other.num_watchers = 2;
+  absl::StatusOr<LocklessQueue> mismatch =
+      LocklessQueue::Attach(region.memory(), region.size(), other);
+  ASSERT_FALSE(mismatch.ok());
+  EXPECT_EQ(mismatch.status().code(), absl::StatusCode::kFailedPrecondition);
+  EXPECT_NE(mismatch.status().message().find("created with configuration"),
+            std::string::npos)
+      << mismatch.status();
+  EXPECT_FALSE(
+      LocklessQueue::Attach(region.memory(), region.size() - 1, config).ok());
+}
+
+TEST(LocklessQueueTest, ForeignRegionRejectedAndUntouched) {
+  const QueueConfig config = SmallConfig();
+  SharedRegion region(config);
+  std::memset(region.memory(), 0x5a, region.size());
+  absl::StatusOr<LocklessQueue> queue =
+      LocklessQueue::Attach(region.memory(), region.size(), config);
+  ASSERT_FALSE(queue.ok());
+  EXPECT_NE(queue.status().message().find("bad magic"), std::string::npos);
+  const unsigned char* bytes =
+      static_cast<const unsigned char*>(region.memory());
+  for (size_t i = 0; i < region.size(); ++i) ASSERT_EQ(bytes[i], 0x5a) << i;
+}
+
+TEST(LocklessQueueTest, TooManySendersIsReportedAndRecovers) {
+  SharedRegion region(SmallConfig());
+  LocklessQueue queue =
+      *LocklessQueue::Attach(region.memory(), region.size(), SmallConfig());
+  std::vector<Sender> senders;
+  for (int i = 0; i < 3; ++i) {
+    absl::StatusOr<Sender> sender = queue.MakeSender();
+    ASSERT_TRUE(sender.ok()) << sender.status();
+    senders.push_back(*std::move(sender));
+  }
+  absl::StatusOr<Sender> extra = queue.MakeSender();
+  ASSERT_FALSE(extra.ok());
+  EXPECT_EQ(extra.status().code(), absl::StatusCode::kResourceExhausted);
+  senders.pop_back();
+  EXPECT_TRUE(queue.MakeSender().ok());
+}
+
+// A sender whose thread exits holding its slot is recovered by the next
+// MakeSender: the slot is reusable and every message still has one owner.
+TEST(LocklessQueueTest, DeadSenderThreadIsRecovered) {
+  QueueConfig config = SmallConfig();
+  config.num_senders = 1;
+  SharedRegion region(config);
+  LocklessQueue queue =
+      *LocklessQueue::Attach(region.memory(), region.size(), config);
+  std::thread([&] {
+    Sender sender = *queue.MakeSender();
+    ASSERT_EQ(sender.Send("before death", 12), SendResult::kOk);
+    AbandonLikeADeadThread(std::move(sender));
+  }).join();
+  absl::StatusOr<Sender> sender = queue.MakeSender();
+  ASSERT_TRUE(sender.ok()) << sender.status();
+  for (int i = 0; i < 30; ++i) {
+    ASSERT_EQ(sender->Send("after", 5), SendResult::kOk);
+  }
+  EXPECT_EQ(queue.LatestQueueIndex().index(), 30u);
+}
+
+// ------------------------------------------------------------- Wake-ups
+
+TEST(WakeupTest, NoWatcherWakesNobody) {
+  SharedRegion region(SmallConfig());
+  LocklessQueue queue =
+      *LocklessQueue::Attach(region.memory(), region.size(), SmallConfig());
+  WakeUpper wake_upper(queue);
+  EXPECT_EQ(wake_upper.Wakeup(0), 0);
+}
+
+TEST(WakeupTest, UnregisteredWatcherIsNotWoken) {
+  SharedRegion region(SmallConfig());
+  LocklessQueue queue =
+      *LocklessQueue::Attach(region.memory(), region.size(), SmallConfig());
+  absl::StatusOr<SignalFd> signal_fd = SignalFd::Create({WakeupSignal()});
+  ASSERT_TRUE(signal_fd.ok()) << signal_fd.status();
+  WakeUpper wake_upper(queue);
+  {
+    absl::StatusOr<Watcher> watcher = queue.MakeWatcher(0);
+    ASSERT_TRUE(watcher.ok()) << watcher.status();
+    EXPECT_EQ(wake_upper.Wakeup(0), 1);
+    ASSERT_TRUE(signal_fd->Read().has_value());
+  }
+  EXPECT_EQ(wake_upper.Wakeup(0), 0);
+  EXPECT_FALSE(signal_fd->Read().has_value());
+}
+
+TEST(WakeupTest, DeadWatcherIsSkippedAndItsSlotReused) {
+  QueueConfig config = SmallConfig();
+  config.num_watchers = 1;
+  SharedRegion region(config);
+  LocklessQueue queue =
+      *LocklessQueue::Attach(region.memory(), region.size(), config);
+  std::thread([&] {
+    absl::StatusOr<Watcher> watcher = queue.MakeWatcher(0);
+    ASSERT_TRUE(watcher.ok()) << watcher.status();
+    AbandonLikeADeadThread(*std::move(watcher));  // Dies registered.
+  }).join();
+  WakeUpper wake_upper(queue);
+  EXPECT_EQ(wake_upper.Wakeup(0), 0);
+  absl::StatusOr<Watcher> watcher = queue.MakeWatcher(0);
+  ASSERT_TRUE(watcher.ok()) << watcher.status();
+  absl::StatusOr<SignalFd> signal_fd = SignalFd::Create({WakeupSignal()});
+  ASSERT_TRUE(signal_fd.ok());
+  EXPECT_EQ(wake_upper.Wakeup(0), 1);
+  EXPECT_TRUE(signal_fd->Read().has_value());
+}
+
+TEST(WakeupTest, TooManyWatchersFailsThenRecovers) {
+  SharedRegion region(SmallConfig());
+  LocklessQueue queue =
+      *LocklessQueue::Attach(region.memory(), region.size(), SmallConfig());
+  // Each watcher is owned by a thread; register three threads that stay
+  // alive until released.
+  Event release;
+  std::atomic<int> registered{0};
+  std::vector<std::thread> threads;
+  for (int i = 0; i < 3; ++i) {
+    threads.emplace_back([&] {
+      absl::StatusOr<Watcher> watcher = queue.MakeWatcher(0);
+      ASSERT_TRUE(watcher.ok()) << watcher.status();
+      registered.fetch_add(1);
+      release.Wait();
+    });
+  }
+  while (registered.load() < 3) std::this_thread::yield();
+  absl::StatusOr<Watcher> extra = queue.MakeWatcher(0);
+  ASSERT_FALSE(extra.ok());
+  EXPECT_EQ(extra.status().code(), absl::StatusCode::kResourceExhausted);
+  release.Set();
+  for (std::thread& thread : threads) thread.join();
+  EXPECT_TRUE(queue.MakeWatcher(0).ok());
+}
+
+// Two real threads block in epoll on a signalfd; one Wakeup wakes both.
+TEST(WakeupTest, TwoThreadsWokenThroughSignalFdAndEpoll) {
+  SharedRegion region(SmallConfig());
+  LocklessQueue queue =
+      *LocklessQueue::Attach(region.memory(), region.size(), SmallConfig());
+  // Block the wake-up signal process-wide before starting threads, so it is
+  // only ever consumed through the signalfds.
+  sigset_t block;
+  sigemptyset(&block);
+  sigaddset(&block, WakeupSignal());
+  ASSERT_EQ(pthread_sigmask(SIG_BLOCK, &block, nullptr), 0);
+
+  std::atomic<int> ready{0};
+  std::atomic<int> woken{0};
+  std::vector<std::thread> threads;
+  for (int i = 0; i < 2; ++i) {
+    threads.emplace_back([&] {
+      absl::StatusOr<SignalFd> signal_fd = SignalFd::Create({WakeupSignal()});
+      ASSERT_TRUE(signal_fd.ok()) << signal_fd.status();
+      absl::StatusOr<Watcher> watcher = queue.MakeWatcher(0);
+      ASSERT_TRUE(watcher.ok()) << watcher.status();
+      const int epoll_fd = epoll_create1(EPOLL_CLOEXEC);
+      ASSERT_GE(epoll_fd, 0);
+      epoll_event event{};
+      event.events = EPOLLIN;
+      ASSERT_EQ(epoll_ctl(epoll_fd, EPOLL_CTL_ADD, signal_fd->fd(), &event),
+                0);
+      ready.fetch_add(1);
+      epoll_event out;
+      int n;
+      do {
+        n = epoll_wait(epoll_fd, &out, 1, -1);
+      } while (n < 0 && errno == EINTR);
+      ASSERT_EQ(n, 1);
+      std::optional<signalfd_siginfo> info = signal_fd->Read();
+      ASSERT_TRUE(info.has_value());
+      EXPECT_EQ(static_cast<int>(info->ssi_signo), WakeupSignal());
+      EXPECT_EQ(static_cast<pid_t>(info->ssi_pid), getpid());
+      woken.fetch_add(1);
+      close(epoll_fd);
+    });
+  }
+  while (ready.load() < 2) std::this_thread::yield();
+  WakeUpper wake_upper(queue);
+  EXPECT_EQ(wake_upper.Wakeup(0), 2);
+  for (std::thread& thread : threads) thread.join();
+  EXPECT_EQ(woken.load(), 2);
+  ASSERT_EQ(pthread_sigmask(SIG_UNBLOCK, &block, nullptr), 0);
+}
+
+}  // namespace
+}  // namespace lockless

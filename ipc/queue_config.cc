@@ -1,0 +1,56 @@
+#include "ipc/queue_config.h"
+
+#include "absl/strings/str_format.h"
+#include "ipc/internal/queue_layout.h"
+
+namespace lockless {
+
+std::string QueueConfig::DebugString() const {
+  return absl::StrFormat(
+      "{num_watchers: %u, num_senders: %u, queue_size: %u, "
+      "message_data_size_bytes: %u}",
+      num_watchers, num_senders, queue_size, message_data_size_bytes);
+}
+
+absl::Status ValidateConfig(const QueueConfig& config) {
+  if (config.queue_size == 0) {
+    return absl::InvalidArgumentError("queue_size must be at least 1");
+  }
+  if (config.queue_size > kMaxQueueSize) {
+    return absl::InvalidArgumentError(absl::StrFormat(
+        "queue_size %u exceeds the maximum %u (the 32-bit queue index must "
+        "hold at least two laps)",
+        config.queue_size, kMaxQueueSize));
+  }
+  if (config.num_senders == 0) {
+    return absl::InvalidArgumentError("num_senders must be at least 1");
+  }
+  if (config.message_data_size_bytes == 0) {
+    return absl::InvalidArgumentError(
+        "message_data_size_bytes must be at least 1");
+  }
+  if (config.message_data_size_bytes > kMaxMessageDataSizeBytes) {
+    return absl::InvalidArgumentError(absl::StrFormat(
+        "message_data_size_bytes %u exceeds the maximum %u",
+        config.message_data_size_bytes, kMaxMessageDataSizeBytes));
+  }
+  const uint64_t num_messages =
+      uint64_t{config.queue_size} + config.num_senders;
+  if (num_messages > Index::MaxMessages()) {
+    return absl::InvalidArgumentError(absl::StrFormat(
+        "queue_size + num_senders = %u messages, but a %u-bit ring entry "
+        "addresses at most %u",
+        num_messages, sizeof(Index) * 8, Index::MaxMessages()));
+  }
+  // Every term below is bounded (32-bit counts times < 2^31 bytes), so the
+  // 64-bit sum in ComputeLayout cannot overflow; cap the total instead.
+  return absl::OkStatus();
+}
+
+absl::StatusOr<uint64_t> QueueMemorySize(const QueueConfig& config) {
+  absl::StatusOr<internal::Layout> layout = internal::ComputeLayout(config);
+  if (!layout.ok()) return layout.status();
+  return layout->total_size_bytes;
+}
+
+}  // namespace lockless
