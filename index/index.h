@@ -17,9 +17,13 @@
 // protection: a sender about to replace a slot checks that it still holds the
 // message of exactly one lap earlier (IsPlausible), so a slot that was
 // recycled in between is never overwritten by a stale compare-and-exchange.
-// With the 32-bit entry only 16 queue-index bits are kept, so a stale CAS can
-// only be fooled by a slot that moved on by an exact multiple of 2^16 sends
-// while the sender was preempted between two instructions.
+// With the 32-bit entry only 16 queue-index bits are kept: two queue indices
+// alias when they differ by a multiple of 2^16 modulo the wrap point. A sender
+// preempted between loading next_queue_index and the ring slot while the slot
+// moved on by such an amount could be fooled (the classic bounded-ABA risk).
+// One aliasing is not a matter of preemption: the previous lap of an index
+// just after the wrap point aliases it when (MaxIndex - queue_size) is a
+// multiple of 2^16, so ValidateConfig rejects those queue sizes.
 //
 // Thread-safety: a value type. Real-time safety: constant time, no syscalls,
 // no allocation (except DebugString).
@@ -66,7 +70,9 @@ class BasicIndex {
   }
 
   static constexpr BasicIndex Invalid() { return BasicIndex(); }
-  static constexpr BasicIndex FromRaw(Word raw) { return BasicIndex(raw, 0); }
+  static constexpr BasicIndex FromRaw(Word raw) {
+    return BasicIndex(RawTag{}, raw);
+  }
 
   // How many distinct messages a channel can have: the all-ones message
   // number is reserved so that no valid Index equals Invalid().
@@ -106,7 +112,9 @@ class BasicIndex {
   }
 
  private:
-  constexpr BasicIndex(Word raw, int /*tag*/) : raw_(raw) {}
+  // A distinct tag type, so BasicIndex(queue_index, 0) can never pick this.
+  struct RawTag {};
+  constexpr BasicIndex(RawTag, Word raw) : raw_(raw) {}
 
   Word raw_ = kInvalidRaw;
 };

@@ -42,6 +42,18 @@ absl::Status ValidateConfig(const QueueConfig& config) {
         "addresses at most %u",
         num_messages, sizeof(Index) * 8, Index::MaxMessages()));
   }
+  // Right after the wrap point, index q and its previous lap differ by
+  // (MaxIndex - queue_size); if the ring entry's queue-index bits cannot tell
+  // them apart, senders and readers would mistake one lap for the other.
+  const uint32_t wrap = QueueIndex::MaxIndex(QueueIndex::kMaxValue,
+                                             config.queue_size);
+  if (((wrap - config.queue_size) & Index::kQueueIndexMask) == 0) {
+    return absl::InvalidArgumentError(absl::StrFormat(
+        "queue_size %u cannot be used with %u-bit ring entries: the lap "
+        "before the queue index wrap point aliases the lap after it; pick "
+        "another size",
+        config.queue_size, sizeof(Index) * 8));
+  }
   // Every term below is bounded (32-bit counts times < 2^31 bytes), so the
   // 64-bit sum in ComputeLayout cannot overflow; cap the total instead.
   return absl::OkStatus();
