@@ -1,0 +1,102 @@
+// The memory printer: validates and prints a channel region in readable form,
+// for debugging a live robot (the `dump` tool is a thin wrapper around it).
+//
+// Must not be used to decide anything about a queue in production code: what
+// it prints is a best-effort snapshot of memory that other processes may be
+// rewriting while it reads, and it may be corrupt. Use LocklessQueue::Read for
+// data you act on.
+//
+// Contract:
+//   - Never writes and never locks: the memory is only read, through atomic
+//     loads (relaxed or acquire) and memcpy, so a PROT_READ mapping is enough
+//     and the printer can never corrupt or block a live channel.
+//   - Trusts nothing it reads. The header is validated first
+//     (ValidateRegionImage); afterwards every offset comes from the layout
+//     computed from one validated copy of the configuration, and every
+//     message number, length and queue index read from the arrays is
+//     bounds-checked where it is used, because it may change between two
+//     reads. Corrupt values are printed and flagged, never followed.
+//   - Never aborts on anything found in the memory. Errors are one-line
+//     absl::Status messages.
+//
+// Thread-safety: both functions are pure with respect to the process (no
+// globals) and may be called concurrently. Not real-time safe: they allocate,
+// and PrintRegion's default liveness check makes one access(2) per owner.
+//
+// Memory ordering: ValidateRegionImage acquire-loads `initialized`, pairing
+// with the release store that finishes InitializeRegion, so for an in-process
+// caller the validated header fields are the ones the creator wrote. Every
+// message is printed seqlock-style (acquire-load its queue index, copy, acquire
+// fence, reload) and flagged "changed while reading" if a sender recycled it
+// meanwhile; nothing else is ordered (a dump of a live queue is a torn
+// snapshot by nature).
+#ifndef LOCKLESS_IPC_QUEUE_PRINTER_H_
+#define LOCKLESS_IPC_QUEUE_PRINTER_H_
+
+#include <sys/types.h>
+
+#include <cstddef>
+#include <cstdint>
+#include <functional>
+#include <optional>
+#include <string>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "ipc/internal/queue_layout.h"
+
+namespace lockless {
+
+// Checks that `memory` (`size_bytes` readable bytes, which may come from
+// anywhere: truncated, foreign, corrupted, or being modified live) holds an
+// initialised channel region, before anything in it is trusted:
+//   size >= the header, suitably aligned (kCacheLineBytes), magic, layout
+//   version, Index width, configuration (ValidateConfig), the total size the
+//   configuration implies == the header's total size <= size_bytes, and
+//   `initialized`.
+// Returns the layout computed from the header's configuration, or
+// FailedPrecondition (not a channel / wrong version / truncated / not
+// initialised) or DataLoss (a channel header whose contents are inconsistent),
+// each with a one-line message.
+//
+// Reads only the RegionHeader, in one pass before allocating or constructing
+// anything, so a caller may guard the call with sigsetjmp/siglongjmp against
+// SIGBUS on a file that shrinks (tools/dump_lib.cc does).
+absl::StatusOr<internal::Layout> ValidateRegionImage(const void* memory,
+                                                     size_t size_bytes);
+
+struct PrintOptions {
+  // Only the header, configuration, indices and an ownership summary; no
+  // ring slots, messages, or per-slot sender/watcher lines.
+  bool summary_only = false;
+  // Payloads as a hex dump instead of escaped printable characters.
+  bool hex_data = false;
+  // Print only the message published at this queue index (raw counter
+  // value). NotFound if it is no longer (or not yet) in the ring;
+  // InvalidArgument if it is not a legal index for the queue.
+  std::optional<uint32_t> queue_index;
+  // Payload bytes printed per message; the rest is elided with a count.
+  size_t max_data_bytes = 64;
+  // Whether a thread id names a live thread. Empty: checks that /proc/<tid>
+  // exists (access(2)), which is right for threads in this pid namespace.
+  std::function<bool(pid_t)> is_alive;
+};
+
+// Validates `memory` like ValidateRegionImage, then appends a readable
+// description to `*out`:
+//   - setup lock owner (tid, alive/dead, OWNER_DIED, WAITERS), layout version,
+//     total size, configuration, next_queue_index and the latest index;
+//   - every ring slot: the stored Index decoded (queue index bits and
+//     message number, or invalid) and whether it is the entry expected there
+//     for the current lap, followed by that message: number, its own queue
+//     index, length, monotonic and realtime send times (UTC), payload;
+//   - senders (owner tid alive/dead, scratch_index, to_replace) and watchers
+//     (owner tid alive/dead, pid, priority), plus a check that every message
+//     has exactly one owner (ring slot or sender scratch).
+// See PrintOptions for the reduced forms. On error `*out` is left unchanged.
+absl::Status PrintRegion(const void* memory, size_t size_bytes,
+                         const PrintOptions& options, std::string* out);
+
+}  // namespace lockless
+
+#endif  // LOCKLESS_IPC_QUEUE_PRINTER_H_
