@@ -34,6 +34,17 @@ int64_t NowNs(clockid_t clock) {
   return int64_t{ts.tv_sec} * 1000000000 + ts.tv_nsec;
 }
 
+void FillInfo(int64_t monotonic_ns, int64_t realtime_ns, QueueIndex index,
+              uint64_t length, MessageInfo* info) {
+  info->monotonic_sent_time = std::chrono::steady_clock::time_point(
+      std::chrono::nanoseconds(monotonic_ns));
+  info->realtime_sent_time = std::chrono::system_clock::time_point(
+      std::chrono::duration_cast<std::chrono::system_clock::duration>(
+          std::chrono::nanoseconds(realtime_ns)));
+  info->queue_index = index;
+  info->length = length;
+}
+
 // Holds the region's setup lock for a scope. The result of Lock() tells
 // whether the previous holder died; every path that takes the lock repairs
 // what it protects regardless (initialisation is re-checked, dead senders
@@ -208,7 +219,9 @@ absl::StatusOr<Sender> LocklessQueue::MakeSender() const {
 }
 
 Sender::Sender(const RegionView& region, uint32_t slot)
-    : region_(region), slot_(slot), owns_slot_(true) {
+    : region_(region),
+      slot_(slot),
+      ownership_(&region.sender(slot)->ownership) {
   SenderSlot* const sender = region_.sender(slot_);
   // relaxed: only the slot's owner writes scratch_index.
   Message* const scratch =
@@ -219,26 +232,6 @@ Sender::Sender(const RegionView& region, uint32_t slot)
   scratch->header.queue_index.Invalidate();
   // release: orders the invalidation before any payload write that follows.
   std::atomic_thread_fence(std::memory_order_release);
-}
-
-Sender::Sender(Sender&& other) noexcept
-    : region_(other.region_),
-      slot_(other.slot_),
-      owns_slot_(std::exchange(other.owns_slot_, false)) {}
-
-Sender& Sender::operator=(Sender&& other) noexcept {
-  if (this != &other) {
-    if (owns_slot_) region_.sender(slot_)->ownership.Unlock();
-    region_ = other.region_;
-    slot_ = other.slot_;
-    owns_slot_ = std::exchange(other.owns_slot_, false);
-  }
-  return *this;
-}
-
-Sender::~Sender() {
-  // The slot keeps its scratch_index: the next owner inherits the message.
-  if (owns_slot_) region_.sender(slot_)->ownership.Unlock();
 }
 
 void* Sender::data() {
@@ -347,13 +340,7 @@ SendResult Sender::Send(size_t length, MessageInfo* info) {
     std::atomic_thread_fence(std::memory_order_release);
 
     if (info != nullptr) {
-      info->monotonic_sent_time = std::chrono::steady_clock::time_point(
-          std::chrono::nanoseconds(monotonic_ns));
-      info->realtime_sent_time = std::chrono::system_clock::time_point(
-          std::chrono::duration_cast<std::chrono::system_clock::duration>(
-              std::chrono::nanoseconds(realtime_ns)));
-      info->queue_index = next;
-      info->length = length;
+      FillInfo(monotonic_ns, realtime_ns, next, length, info);
     }
     return SendResult::kOk;
   }
@@ -422,13 +409,7 @@ ReadResult LocklessQueue::Read(QueueIndex queue_index, MessageInfo* info,
   }
   if (length > max_length) return ReadResult::kCorrupted;
   if (info != nullptr) {
-    info->monotonic_sent_time = std::chrono::steady_clock::time_point(
-        std::chrono::nanoseconds(monotonic_ns));
-    info->realtime_sent_time = std::chrono::system_clock::time_point(
-        std::chrono::duration_cast<std::chrono::system_clock::duration>(
-            std::chrono::nanoseconds(realtime_ns)));
-    info->queue_index = queue_index;
-    info->length = length;
+    FillInfo(monotonic_ns, realtime_ns, queue_index, length, info);
   }
   return ReadResult::kGood;
 }
@@ -471,26 +452,7 @@ absl::StatusOr<Watcher> LocklessQueue::MakeWatcher(int priority) const {
 }
 
 Watcher::Watcher(const RegionView& region, uint32_t slot)
-    : region_(region), slot_(slot), registered_(true) {}
-
-Watcher::Watcher(Watcher&& other) noexcept
-    : region_(other.region_),
-      slot_(other.slot_),
-      registered_(std::exchange(other.registered_, false)) {}
-
-Watcher& Watcher::operator=(Watcher&& other) noexcept {
-  if (this != &other) {
-    if (registered_) region_.watcher(slot_)->ownership.Unlock();
-    region_ = other.region_;
-    slot_ = other.slot_;
-    registered_ = std::exchange(other.registered_, false);
-  }
-  return *this;
-}
-
-Watcher::~Watcher() {
-  if (registered_) region_.watcher(slot_)->ownership.Unlock();
-}
+    : slot_(slot), ownership_(&region.watcher(slot)->ownership) {}
 
 WakeUpper::WakeUpper(const LocklessQueue& queue) : region_(queue.region()) {
   targets_.reserve(region_.config().num_watchers);

@@ -38,6 +38,7 @@
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "index/queue_index.h"
+#include "ipc/internal/held_lock.h"
 #include "ipc/internal/queue_layout.h"
 #include "ipc/queue_config.h"
 
@@ -89,11 +90,10 @@ absl::StatusOr<LocklessQueue> AttachStartingAtForTest(
 // robust mutex, so the Sender must be destroyed on that thread).
 class Sender {
  public:
-  Sender(Sender&& other) noexcept;
-  Sender& operator=(Sender&& other) noexcept;
-  Sender(const Sender&) = delete;
-  Sender& operator=(const Sender&) = delete;
-  ~Sender();
+  Sender(Sender&& other) noexcept = default;
+  Sender& operator=(Sender&& other) noexcept = default;
+  // Releases the slot; it keeps its scratch message for the next owner.
+  ~Sender() = default;
 
   // Copies `length` bytes from `data` and publishes them. RT-safe: no lock, no
   // syscall, no allocation; lock-free. `info`, if given, receives the send
@@ -116,18 +116,16 @@ class Sender {
 
   internal::RegionView region_;
   uint32_t slot_ = 0;
-  bool owns_slot_ = false;
+  internal::HeldLock ownership_;
 };
 
 // A registration of the calling thread for wake-ups. Move-only; the
 // destructor unregisters, and must run on the registering thread.
 class Watcher {
  public:
-  Watcher(Watcher&& other) noexcept;
-  Watcher& operator=(Watcher&& other) noexcept;
-  Watcher(const Watcher&) = delete;
-  Watcher& operator=(const Watcher&) = delete;
-  ~Watcher();
+  Watcher(Watcher&& other) noexcept = default;
+  Watcher& operator=(Watcher&& other) noexcept = default;
+  ~Watcher() = default;
 
   uint32_t slot() const { return slot_; }
 
@@ -135,9 +133,8 @@ class Watcher {
   friend class LocklessQueue;
   Watcher(const internal::RegionView& region, uint32_t slot);
 
-  internal::RegionView region_;
   uint32_t slot_ = 0;
-  bool registered_ = false;
+  internal::HeldLock ownership_;
 };
 
 // Wakes registered watchers. Holds preallocated scratch so Wakeup does not
