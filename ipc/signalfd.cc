@@ -43,6 +43,10 @@ SignalFd::SignalFd(SignalFd&& other) noexcept
 
 SignalFd::~SignalFd() {
   if (fd_ < 0) return;
+  // Discard what is still pending: once unblocked, a pending real-time
+  // signal would be delivered with its default action (terminate).
+  while (Read().has_value()) {
+  }
   close(fd_);
   // Unblock only what we blocked and was not blocked before us.
   sigset_t to_unblock;

@@ -6,6 +6,11 @@
 // usual way) and restores the thread's previous mask on destruction. The
 // descriptor is non-blocking and close-on-exec.
 //
+// Destruction discards signals still pending, then unblocks. Destroy it only
+// after whatever sends these signals to this thread has stopped (for wake-ups:
+// after the Watcher is gone), or a late signal gets its default action, which
+// for real-time signals terminates the process.
+//
 // Thread-safety: create, use and destroy on one thread (signal masks are per
 // thread). Not RT-safe (syscalls).
 #ifndef LOCKLESS_IPC_SIGNALFD_H_
