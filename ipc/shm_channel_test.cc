@@ -6,7 +6,9 @@
 #include <unistd.h>
 
 #include <cstring>
+#include <algorithm>
 #include <fstream>
+#include <random>
 #include <sstream>
 #include <string>
 #include <vector>
@@ -25,11 +27,19 @@ QueueConfig TestConfig() {
   return config;
 }
 
-// A channel name unique to this test process, removed afterwards.
+// A channel name unique to this test run, removed afterwards. Not just the
+// pid: every Bazel sandbox has its own pid namespace, so concurrent runs of
+// this test share pids.
+std::string UniqueSuffix() {
+  std::random_device random;
+  return std::to_string(getpid()) + "_" + std::to_string(random()) +
+         std::to_string(random());
+}
+
 class ChannelNameTest : public ::testing::Test {
  protected:
   ChannelNameTest()
-      : name_("lockless_test_" + std::to_string(getpid()) + "_" +
+      : name_("lockless_test_" + UniqueSuffix() + "_" +
               ::testing::UnitTest::GetInstance()->current_test_info()->name()),
         path_("/dev/shm/" + name_) {
     unlink(path_.c_str());
