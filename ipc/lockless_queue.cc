@@ -454,7 +454,8 @@ absl::StatusOr<Watcher> LocklessQueue::MakeWatcher(int priority) const {
 Watcher::Watcher(const RegionView& region, uint32_t slot)
     : slot_(slot), ownership_(&region.watcher(slot)->ownership) {}
 
-WakeUpper::WakeUpper(const LocklessQueue& queue) : region_(queue.region()) {
+WakeUpper::WakeUpper(const LocklessQueue& queue)
+    : region_(queue.region()), pid_(getpid()), uid_(getuid()) {
   targets_.reserve(region_.config().num_watchers);
 }
 
@@ -489,7 +490,8 @@ int WakeUpper::Wakeup(int current_priority) {
   }
   int woken = 0;
   for (const Target& target : targets_) {
-    if (internal::SendQueuedSignal(target.pid, target.tid, WakeupSignal())) {
+    if (internal::SendQueuedSignal(target.pid, target.tid, WakeupSignal(),
+                                   pid_, uid_)) {
       ++woken;
     }
   }

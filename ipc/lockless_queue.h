@@ -138,7 +138,9 @@ class Watcher {
 };
 
 // Wakes registered watchers. Holds preallocated scratch so Wakeup does not
-// allocate. One per thread (not thread-safe itself).
+// allocate, and this process's pid/uid (shown to the woken thread) so each
+// watcher costs exactly one system call. One per thread (not thread-safe
+// itself); make a new one after fork().
 class WakeUpper {
  public:
   explicit WakeUpper(const LocklessQueue& queue);
@@ -149,7 +151,8 @@ class WakeUpper {
   // highest watcher's, the caller is boosted to that priority while
   // signalling (avoids priority inversion) and restored afterwards. Returns
   // how many threads were signalled. Not RT-bounded: makes one syscall per
-  // watcher (plus two if boosting); allocates nothing.
+  // watcher (plus a few to read, set and restore the priority when
+  // boosting); allocates nothing.
   int Wakeup(int current_priority);
 
  private:
@@ -159,6 +162,8 @@ class WakeUpper {
     int priority;
   };
   internal::RegionView region_;
+  pid_t pid_;
+  uid_t uid_;
   std::vector<Target> targets_;
 };
 

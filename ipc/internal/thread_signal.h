@@ -8,10 +8,13 @@
 namespace lockless {
 namespace internal {
 
-// Queues `signal` (with si_code SI_QUEUE, our pid and uid) to thread `tid` of
-// process `pid`. Returns false if the thread is gone (ESRCH) or not ours to
-// signal (EPERM), true otherwise. One system call; async-signal-safe.
-bool SendQueuedSignal(pid_t pid, pid_t tid, int signal);
+// Queues `signal` (with si_code SI_QUEUE and the sender's identity
+// `sender_pid`/`sender_uid`, which the receiver sees in its siginfo) to thread
+// `tid` of process `pid`. Returns false if the thread is gone (ESRCH) or not
+// ours to signal (EPERM), true otherwise. Exactly one system call (callers
+// cache getpid()/getuid()); async-signal-safe.
+bool SendQueuedSignal(pid_t pid, pid_t tid, int signal, pid_t sender_pid,
+                      uid_t sender_uid);
 
 }  // namespace internal
 }  // namespace lockless
