@@ -1,0 +1,240 @@
+// tools/benchmark: what our queue costs, and how it compares with the IPC a
+// robotics team would otherwise use - in one run, on this machine.
+//
+//   ./bazelw run -c opt //tools:benchmark -- [--sizes=8,64,1K,16K]
+//       [--iterations=N] [--duration_ms=N] [--skip_micro] [--csv=path]
+//       [--benchmark_filter=...]        (passed to Google Benchmark)
+//
+// Part 1 (micro, in-process): Google Benchmark means of Send (one sender,
+// and N contending senders) and Read, plus per-call Send percentiles.
+// Part 2 (cross-process, parent sends, forked child receives): one-way
+// latency percentiles and throughput for our queue (polling and
+// signal-woken receiver) and for pipe, Unix datagram socket, POSIX message
+// queue and Boost.Interprocess message_queue, measured by the same driver.
+// The results go to stdout as one table and to a CSV file.
+#include <signal.h>
+#include <unistd.h>
+
+#include <array>
+#include <cstdio>
+#include <cstdlib>
+#include <fstream>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "absl/strings/match.h"
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_format.h"
+#include "absl/strings/str_split.h"
+#include "benchmark/benchmark.h"
+#include "gflags/gflags.h"
+#include "tools/benchmark_driver.h"
+#include "tools/benchmark_lockless.h"
+#include "tools/benchmark_micro.h"
+#include "tools/benchmark_parts.h"
+#include "tools/benchmark_peers.h"
+#include "tools/benchmark_report.h"
+#include "tools/benchmark_system.h"
+
+DEFINE_string(sizes, "8,64,1K,16K",
+              "Comma-separated message sizes in bytes (suffix K = KiB), "
+              "each at least 8 (the timestamp).");
+DEFINE_int32(iterations, 10000,
+             "Latency samples per (transport, size), after --warmup (at "
+             "most; see --latency_budget_ms).");
+DEFINE_int32(latency_budget_ms, 1500,
+             "Time limit per latency measurement; fewer than --iterations "
+             "samples are taken if it runs out (reported below the table).");
+DEFINE_int32(warmup, 500, "Latency messages sent before sampling starts.");
+DEFINE_int32(latency_gap_us, 10,
+             "Idle time before each latency message, so a blocking receiver "
+             "is asleep again when it arrives.");
+DEFINE_int32(duration_ms, 200, "Sending time per throughput measurement.");
+DEFINE_bool(skip_micro, false, "Skip the in-process micro benchmarks.");
+DEFINE_int32(senders, 2, "Contending sender threads in the micro part.");
+DEFINE_int32(percentile_sends, 200000,
+             "Individually timed Send calls per size (and per thread).");
+DEFINE_int32(queue_size, 1024,
+             "Ring size of our queue, and depth in messages of the POSIX and "
+             "Boost message queues.");
+DEFINE_int32(pipe_bytes, 1 << 20, "Pipe buffer requested (F_SETPIPE_SZ).");
+DEFINE_int32(socket_buffer_bytes, 4 << 20,
+             "SO_SNDBUF/SO_RCVBUF requested for the datagram socketpair.");
+DEFINE_bool(pin, true,
+            "Pin the cross-process sender to CPU 0 and receiver to CPU 1.");
+DEFINE_string(csv, "benchmark_results.csv",
+              "CSV output; a relative path is relative to the directory "
+              "`bazel run` was started from.");
+
+namespace lockless {
+namespace benchmark_tool {
+namespace {
+
+absl::StatusOr<std::vector<size_t>> ParseSizes(const std::string& text) {
+  std::vector<size_t> sizes;
+  for (absl::string_view part : absl::StrSplit(text, ',', absl::SkipEmpty())) {
+    size_t multiplier = 1;
+    if (absl::EndsWithIgnoreCase(part, "k")) {
+      multiplier = 1024;
+      part.remove_suffix(1);
+    }
+    uint64_t value = 0;
+    if (!absl::SimpleAtoi(part, &value) || value * multiplier < 8) {
+      return absl::InvalidArgumentError(absl::StrFormat(
+          "--sizes: '%s' is not a size of at least 8 bytes", part));
+    }
+    sizes.push_back(static_cast<size_t>(value * multiplier));
+  }
+  if (sizes.empty()) return absl::InvalidArgumentError("--sizes is empty");
+  return sizes;
+}
+
+// `bazel run` starts the binary in its runfiles tree; write where the user
+// ran the command instead.
+std::string ResolveOutputPath(const std::string& path) {
+  const char* cwd = std::getenv("BUILD_WORKING_DIRECTORY");
+  if (path.empty() || path[0] == '/' || cwd == nullptr || *cwd == '\0') {
+    return path;
+  }
+  return std::string(cwd) + "/" + path;
+}
+
+TransportFactory FactoryFor(Column column) {
+  const uint32_t queue_size = static_cast<uint32_t>(FLAGS_queue_size);
+  switch (column) {
+    case kOursPolling:
+      return [=] {
+        return std::make_unique<LocklessTransport>(
+            LocklessTransport::Wait::kPolling, queue_size);
+      };
+    case kOursSignal:
+      return [=] {
+        return std::make_unique<LocklessTransport>(
+            LocklessTransport::Wait::kSignal, queue_size);
+      };
+    case kPipe:
+      return [] { return std::make_unique<PipeTransport>(FLAGS_pipe_bytes); };
+    case kUnixDgram:
+      return [] {
+        return std::make_unique<UnixDgramTransport>(FLAGS_socket_buffer_bytes);
+      };
+    case kPosixMq:
+      return [=] { return std::make_unique<PosixMqTransport>(queue_size); };
+    case kBoostMq:
+      return [=] { return std::make_unique<BoostMqTransport>(queue_size); };
+    case kNumColumns:
+      break;
+  }
+  std::abort();
+}
+
+int Main() {
+  absl::StatusOr<std::vector<size_t>> sizes = ParseSizes(FLAGS_sizes);
+  if (!sizes.ok()) {
+    absl::FPrintF(stderr, "benchmark: %s\n", sizes.status().message());
+    return 2;
+  }
+  // A reader that dies must surface as EPIPE in the sender, not kill us.
+  signal(SIGPIPE, SIG_IGN);
+
+  const int64_t timer_overhead_ns = MeasureTimerOverheadNs();
+  const std::string pinning =
+      FLAGS_pin ? "cross-process sender pinned to CPU 0, receiver to CPU 1 "
+                  "(sched_setaffinity)"
+                : "no pinning";
+  absl::PrintF(
+      "lockless queue benchmark\n"
+      "machine: %s\n"
+      "clock: CLOCK_MONOTONIC (clock_gettime, no rdtsc); one reading costs "
+      "~%d ns; per-call Send percentiles have it subtracted\n"
+      "pinning: %s; micro contended senders: thread i on CPU i\n"
+      "latency: one-way, up to %d samples (+%d warm-up) or %d ms per cell, one "
+      "message at a time, %d us idle before each\n"
+      "throughput: %d ms of streaming per cell; ours never blocks the sender, "
+      "so its reader may lose messages (overwritten, TOO_OLD): throughput "
+      "counts only messages received GOOD, lost = sent - received\n"
+      "(Debian's libbenchmark says it 'was built as DEBUG': that is the "
+      "harness library; the code under test is built with -c opt)\n\n",
+      MachineFacts(), timer_overhead_ns, pinning, FLAGS_iterations,
+      FLAGS_warmup, FLAGS_latency_budget_ms, FLAGS_latency_gap_us,
+      FLAGS_duration_ms);
+  std::fflush(stdout);
+
+  ResultTable table;
+  if (!FLAGS_skip_micro) {
+    MicroOptions micro;
+    micro.sizes = *sizes;
+    micro.contending_senders = FLAGS_senders;
+    micro.queue_size = static_cast<uint32_t>(FLAGS_queue_size);
+    RunMicroPart(micro, FLAGS_percentile_sends, timer_overhead_ns, &table);
+  }
+  CrossProcessOptions cross;
+  cross.iterations = FLAGS_iterations;
+  cross.latency_budget_ms = FLAGS_latency_budget_ms;
+  cross.warmup = FLAGS_warmup;
+  cross.gap_ns = int64_t{FLAGS_latency_gap_us} * 1000;
+  cross.duration_ms = FLAGS_duration_ms;
+  cross.pin = FLAGS_pin;
+  std::array<TransportFactory, kNumColumns> factories;
+  for (int c = 0; c < kNumColumns; ++c) {
+    factories[c] = FactoryFor(static_cast<Column>(c));
+  }
+  std::vector<std::string> notes;
+  RunCrossProcessPart(*sizes, factories, cross, &table, &notes);
+
+  std::printf(
+      "\nResults (micro rows: in-process, ours only. 'vs X' = how many times "
+      "better ours is, against ours poll / ours signal:\n"
+      "latency = X / ours, throughput = ours / X)\n\n%s\n",
+      table.ToText().c_str());
+  for (const std::string& note : notes) std::printf("  %s\n", note.c_str());
+  absl::PrintF("  load average at the end: %s\n", LoadAverage());
+
+  const std::string csv_path = ResolveOutputPath(FLAGS_csv);
+  std::ofstream csv(csv_path);
+  csv << table.ToCsv();
+  csv.close();
+  if (!csv) {
+    std::fprintf(stderr, "benchmark: could not write %s\n", csv_path.c_str());
+    return 1;
+  }
+  std::printf("\nCSV written to %s\n", csv_path.c_str());
+  return 0;
+}
+
+bool WantsHelp(int argc, char** argv) {
+  for (int i = 1; i < argc; ++i) {
+    if (absl::StartsWith(argv[i], "--help") ||
+        absl::StartsWith(argv[i], "-help")) {
+      return true;
+    }
+  }
+  return false;
+}
+
+}  // namespace
+}  // namespace benchmark_tool
+}  // namespace lockless
+
+int main(int argc, char** argv) {
+  gflags::SetUsageMessage(
+      "Benchmarks the lockless queue against pipe, Unix datagram socket, "
+      "POSIX mq and Boost message_queue. --benchmark_* flags go to Google "
+      "Benchmark (micro part).");
+  // Google Benchmark goes first: it removes the --benchmark_* flags, which
+  // gflags would reject as unknown. A shorter default min time keeps the
+  // micro part to a few seconds; a user's own flag comes later and wins.
+  std::vector<char*> args(argv, argv + argc);
+  static char kDefaultMinTime[] = "--benchmark_min_time=0.2";
+  args.insert(args.begin() + 1, kDefaultMinTime);
+  int args_count = static_cast<int>(args.size());
+  char** args_data = args.data();
+  // Its --help would hide ours; let gflags answer that.
+  if (!lockless::benchmark_tool::WantsHelp(argc, argv)) {
+    benchmark::Initialize(&args_count, args_data);
+  }
+  gflags::ParseCommandLineFlags(&args_count, &args_data, true);
+  return lockless::benchmark_tool::Main();
+}

@@ -1,0 +1,44 @@
+// The in-process part of tools/benchmark: what one Send and one Read cost,
+// on a queue in anonymous shared memory, with no second process involved.
+//
+//   - Google Benchmark cases "Send/<bytes>", "SendContended/<bytes>/threads:N"
+//     (N senders on one queue, one per thread), "Read/<bytes>" (a full
+//     ring read round-robin) and "SendWakeup/<bytes>" (Send then
+//     WakeUpper::Wakeup with one watcher thread). They give means only.
+//   - MeasureSendCalls times single Send calls with CLOCK_MONOTONIC around
+//     each call, for the tail (p99.9, max) a real-time sender cares about.
+//
+// Thread-safety: call from the main thread; both start their own threads.
+#ifndef LOCKLESS_TOOLS_BENCHMARK_MICRO_H_
+#define LOCKLESS_TOOLS_BENCHMARK_MICRO_H_
+
+#include <cstddef>
+#include <cstdint>
+#include <vector>
+
+#include "tools/benchmark_stats.h"
+
+namespace lockless {
+namespace benchmark_tool {
+
+struct MicroOptions {
+  std::vector<size_t> sizes;
+  int contending_senders = 2;
+  uint32_t queue_size = 1024;
+};
+
+// Registers the Google Benchmark cases above for every size. Run them with
+// benchmark::RunSpecifiedBenchmarks.
+void RegisterMicroBenchmarks(const MicroOptions& options);
+
+// Times `calls` Send calls of `message_bytes` on each of `senders` threads
+// (sender i pinned to CPU i, all on one queue) and summarises every call,
+// minus `timer_overhead_ns`. Aborts with a message if the queue cannot be
+// set up (a bug, not a user error).
+LatencySummary MeasureSendCalls(size_t message_bytes, int senders, int calls,
+                                uint32_t queue_size, int64_t timer_overhead_ns);
+
+}  // namespace benchmark_tool
+}  // namespace lockless
+
+#endif  // LOCKLESS_TOOLS_BENCHMARK_MICRO_H_
