@@ -14,27 +14,13 @@
 #include "gtest/gtest.h"
 #include "ipc/signalfd.h"
 #include "sync/futex.h"
+#include "testing/queue_memory.h"
 
 namespace lockless {
 namespace {
 
-// A zero-filled shared anonymous mapping, like a fresh /dev/shm file.
-class SharedRegion {
- public:
-  explicit SharedRegion(const QueueConfig& config)
-      : size_(*QueueMemorySize(config)) {
-    memory_ = mmap(nullptr, size_, PROT_READ | PROT_WRITE,
-                   MAP_SHARED | MAP_ANONYMOUS, -1, 0);
-    EXPECT_NE(memory_, MAP_FAILED);
-  }
-  ~SharedRegion() { munmap(memory_, size_); }
-  void* memory() const { return memory_; }
-  size_t size() const { return size_; }
-
- private:
-  size_t size_;
-  void* memory_;
-};
+// A zero-filled shared mapping, like a fresh /dev/shm file.
+using SharedRegion = ::lockless::testing::QueueMemory;
 
 // Keeps `object` alive forever without running its destructor, as a thread
 // that dies holding it would. Placement-new into static storage, so it is not
@@ -67,7 +53,7 @@ std::string ReadString(const LocklessQueue& queue, QueueIndex index,
 TEST(LocklessQueueTest, EmptyQueue) {
   SharedRegion region(SmallConfig());
   absl::StatusOr<LocklessQueue> queue =
-      LocklessQueue::Attach(region.memory(), region.size(), SmallConfig());
+      LocklessQueue::Attach(region.data(), region.size_bytes(), SmallConfig());
   ASSERT_TRUE(queue.ok()) << queue.status();
   EXPECT_FALSE(queue->LatestQueueIndex().valid());
   ReadResult result;
@@ -78,7 +64,7 @@ TEST(LocklessQueueTest, EmptyQueue) {
 TEST(LocklessQueueTest, SendAndReadBack) {
   SharedRegion region(SmallConfig());
   LocklessQueue queue =
-      *LocklessQueue::Attach(region.memory(), region.size(), SmallConfig());
+      *LocklessQueue::Attach(region.data(), region.size_bytes(), SmallConfig());
   absl::StatusOr<Sender> sender = queue.MakeSender();
   ASSERT_TRUE(sender.ok()) << sender.status();
   MessageInfo sent;
@@ -104,7 +90,7 @@ TEST(LocklessQueueTest, ManySendsWithReadsBehind) {
   const QueueConfig config = SmallConfig();
   SharedRegion region(config);
   LocklessQueue queue =
-      *LocklessQueue::Attach(region.memory(), region.size(), config);
+      *LocklessQueue::Attach(region.data(), region.size_bytes(), config);
   Sender sender = *queue.MakeSender();
   std::chrono::steady_clock::time_point previous_time;
   for (uint32_t i = 0; i < 20000; ++i) {
@@ -134,7 +120,7 @@ TEST(LocklessQueueTest, ManySendsWithReadsBehind) {
 TEST(LocklessQueueTest, ZeroCopySend) {
   SharedRegion region(SmallConfig());
   LocklessQueue queue =
-      *LocklessQueue::Attach(region.memory(), region.size(), SmallConfig());
+      *LocklessQueue::Attach(region.data(), region.size_bytes(), SmallConfig());
   Sender sender = *queue.MakeSender();
   for (int i = 0; i < 25; ++i) {
     void* buffer = sender.data();
@@ -153,7 +139,7 @@ TEST(LocklessQueueTest, ZeroCopySend) {
 TEST(LocklessQueueTest, OversizedSendIsRejectedAndQueueUntouched) {
   SharedRegion region(SmallConfig());
   LocklessQueue queue =
-      *LocklessQueue::Attach(region.memory(), region.size(), SmallConfig());
+      *LocklessQueue::Attach(region.data(), region.size_bytes(), SmallConfig());
   Sender sender = *queue.MakeSender();
   ASSERT_EQ(sender.Send("a", 1), SendResult::kOk);
   std::vector<char> big(65, 'x');
@@ -211,37 +197,37 @@ TEST(LocklessQueueTest, AttachValidatesExistingRegion) {
   const QueueConfig config = SmallConfig();
   SharedRegion region(config);
   ASSERT_TRUE(
-      LocklessQueue::Attach(region.memory(), region.size(), config).ok());
+      LocklessQueue::Attach(region.data(), region.size_bytes(), config).ok());
   QueueConfig other = config;
   other.num_watchers = 2;
   absl::StatusOr<LocklessQueue> mismatch =
-      LocklessQueue::Attach(region.memory(), region.size(), other);
+      LocklessQueue::Attach(region.data(), region.size_bytes(), other);
   ASSERT_FALSE(mismatch.ok());
   EXPECT_EQ(mismatch.status().code(), absl::StatusCode::kFailedPrecondition);
   EXPECT_NE(mismatch.status().message().find("created with configuration"),
             std::string::npos)
       << mismatch.status();
   EXPECT_FALSE(
-      LocklessQueue::Attach(region.memory(), region.size() - 1, config).ok());
+      LocklessQueue::Attach(region.data(), region.size_bytes() - 1, config).ok());
 }
 
 TEST(LocklessQueueTest, ForeignRegionRejectedAndUntouched) {
   const QueueConfig config = SmallConfig();
   SharedRegion region(config);
-  std::memset(region.memory(), 0x5a, region.size());
+  std::memset(region.data(), 0x5a, region.size_bytes());
   absl::StatusOr<LocklessQueue> queue =
-      LocklessQueue::Attach(region.memory(), region.size(), config);
+      LocklessQueue::Attach(region.data(), region.size_bytes(), config);
   ASSERT_FALSE(queue.ok());
   EXPECT_NE(queue.status().message().find("bad magic"), std::string::npos);
   const unsigned char* bytes =
-      static_cast<const unsigned char*>(region.memory());
-  for (size_t i = 0; i < region.size(); ++i) ASSERT_EQ(bytes[i], 0x5a) << i;
+      static_cast<const unsigned char*>(region.data());
+  for (size_t i = 0; i < region.size_bytes(); ++i) ASSERT_EQ(bytes[i], 0x5a) << i;
 }
 
 TEST(LocklessQueueTest, TooManySendersIsReportedAndRecovers) {
   SharedRegion region(SmallConfig());
   LocklessQueue queue =
-      *LocklessQueue::Attach(region.memory(), region.size(), SmallConfig());
+      *LocklessQueue::Attach(region.data(), region.size_bytes(), SmallConfig());
   std::vector<Sender> senders;
   for (int i = 0; i < 3; ++i) {
     absl::StatusOr<Sender> sender = queue.MakeSender();
@@ -262,7 +248,7 @@ TEST(LocklessQueueTest, DeadSenderThreadIsRecovered) {
   config.num_senders = 1;
   SharedRegion region(config);
   LocklessQueue queue =
-      *LocklessQueue::Attach(region.memory(), region.size(), config);
+      *LocklessQueue::Attach(region.data(), region.size_bytes(), config);
   std::thread([&] {
     Sender sender = *queue.MakeSender();
     ASSERT_EQ(sender.Send("before death", 12), SendResult::kOk);
@@ -281,7 +267,7 @@ TEST(LocklessQueueTest, DeadSenderThreadIsRecovered) {
 TEST(WakeupTest, NoWatcherWakesNobody) {
   SharedRegion region(SmallConfig());
   LocklessQueue queue =
-      *LocklessQueue::Attach(region.memory(), region.size(), SmallConfig());
+      *LocklessQueue::Attach(region.data(), region.size_bytes(), SmallConfig());
   WakeUpper wake_upper(queue);
   EXPECT_EQ(wake_upper.Wakeup(0), 0);
 }
@@ -289,7 +275,7 @@ TEST(WakeupTest, NoWatcherWakesNobody) {
 TEST(WakeupTest, UnregisteredWatcherIsNotWoken) {
   SharedRegion region(SmallConfig());
   LocklessQueue queue =
-      *LocklessQueue::Attach(region.memory(), region.size(), SmallConfig());
+      *LocklessQueue::Attach(region.data(), region.size_bytes(), SmallConfig());
   absl::StatusOr<SignalFd> signal_fd = SignalFd::Create({WakeupSignal()});
   ASSERT_TRUE(signal_fd.ok()) << signal_fd.status();
   WakeUpper wake_upper(queue);
@@ -308,7 +294,7 @@ TEST(WakeupTest, DeadWatcherIsSkippedAndItsSlotReused) {
   config.num_watchers = 1;
   SharedRegion region(config);
   LocklessQueue queue =
-      *LocklessQueue::Attach(region.memory(), region.size(), config);
+      *LocklessQueue::Attach(region.data(), region.size_bytes(), config);
   std::thread([&] {
     absl::StatusOr<Watcher> watcher = queue.MakeWatcher(0);
     ASSERT_TRUE(watcher.ok()) << watcher.status();
@@ -327,7 +313,7 @@ TEST(WakeupTest, DeadWatcherIsSkippedAndItsSlotReused) {
 TEST(WakeupTest, TooManyWatchersFailsThenRecovers) {
   SharedRegion region(SmallConfig());
   LocklessQueue queue =
-      *LocklessQueue::Attach(region.memory(), region.size(), SmallConfig());
+      *LocklessQueue::Attach(region.data(), region.size_bytes(), SmallConfig());
   // Each watcher is owned by a thread; register three threads that stay
   // alive until released.
   Event release;
@@ -354,7 +340,7 @@ TEST(WakeupTest, TooManyWatchersFailsThenRecovers) {
 TEST(WakeupTest, TwoThreadsWokenThroughSignalFdAndEpoll) {
   SharedRegion region(SmallConfig());
   LocklessQueue queue =
-      *LocklessQueue::Attach(region.memory(), region.size(), SmallConfig());
+      *LocklessQueue::Attach(region.data(), region.size_bytes(), SmallConfig());
   // Block the wake-up signal process-wide before starting threads, so it is
   // only ever consumed through the signalfds.
   sigset_t block;

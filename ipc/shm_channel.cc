@@ -12,26 +12,13 @@
 #include "absl/strings/str_format.h"
 #include "absl/time/clock.h"
 #include "ipc/internal/errno_status.h"
+#include "ipc/internal/scoped_fd.h"
 
 namespace lockless {
 namespace {
 
 constexpr char kShmDirectory[] = "/dev/shm/";
 constexpr size_t kMaxNameLength = 200;
-
-// Closes a descriptor on scope exit.
-class FdCloser {
- public:
-  explicit FdCloser(int fd) : fd_(fd) {}
-  ~FdCloser() {
-    if (fd_ >= 0) close(fd_);
-  }
-  FdCloser(const FdCloser&) = delete;
-  FdCloser& operator=(const FdCloser&) = delete;
-
- private:
-  int fd_;
-};
 
 absl::Status CheckExistingFile(const std::string& path, const struct stat& st,
                                const ChannelOptions& options) {
@@ -114,7 +101,7 @@ absl::StatusOr<Channel> Channel::OpenOrCreate(std::string_view name,
     }
     return internal::ErrnoStatus(errno, "open " + *path);
   }
-  FdCloser closer(fd);
+  internal::ScopedFd closer(fd);
 
   // 2. Size it (creator) or check it (everyone else).
   if (created) {

@@ -47,6 +47,7 @@
 #include "absl/status/status.h"
 #include "ipc/lockless_queue.h"
 #include "ipc/queue_config.h"
+#include "testing/queue_memory.h"
 
 namespace lockless {
 namespace testing {
@@ -105,23 +106,6 @@ class QueueRacer {
   RacerStats stats_;
 };
 
-// A zero-filled, page-aligned private anonymous mapping big enough for
-// `config`, for in-process queue tests (threads share it; no file needed).
-class QueueMemory {
- public:
-  // Aborts (test-only helper) if the config is invalid or mmap fails.
-  explicit QueueMemory(const QueueConfig& config);
-  ~QueueMemory();
-  QueueMemory(const QueueMemory&) = delete;
-  QueueMemory& operator=(const QueueMemory&) = delete;
-
-  void* data() const { return data_; }
-  size_t size_bytes() const { return size_bytes_; }
-
- private:
-  void* data_ = nullptr;
-  size_t size_bytes_ = 0;
-};
 
 }  // namespace testing
 }  // namespace lockless

@@ -22,6 +22,7 @@
 #include "absl/strings/str_format.h"
 #include "absl/strings/string_view.h"
 #include "ipc/internal/queue_layout.h"
+#include "ipc/internal/scoped_fd.h"
 #include "ipc/shm_channel.h"
 
 namespace lockless {
@@ -95,19 +96,6 @@ bool GuardSigbus(Function&& function) {
 }
 
 // ---- Small RAII helpers ----
-
-class FdCloser {
- public:
-  explicit FdCloser(int fd) : fd_(fd) {}
-  ~FdCloser() {
-    if (fd_ >= 0) close(fd_);
-  }
-  FdCloser(const FdCloser&) = delete;
-  FdCloser& operator=(const FdCloser&) = delete;
-
- private:
-  int fd_;
-};
 
 class Unmapper {
  public:
@@ -205,7 +193,7 @@ int RunDump(const DumpOptions& options, std::string* out, std::string* err) {
     }
     return Fail(path, absl::StrCat("open: ", ErrnoText(errno)), err);
   }
-  FdCloser closer(fd);
+  internal::ScopedFd closer(fd);
   struct stat st;
   if (fstat(fd, &st) != 0) {
     return Fail(path, absl::StrCat("fstat: ", ErrnoText(errno)), err);
