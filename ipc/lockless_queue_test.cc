@@ -289,6 +289,20 @@ TEST(WakeupTest, UnregisteredWatcherIsNotWoken) {
   EXPECT_FALSE(signal_fd->Read().has_value());
 }
 
+TEST(WakeupTest, DrainDiscardsEveryQueuedWakeup) {
+  SharedRegion region(SmallConfig());
+  LocklessQueue queue =
+      *LocklessQueue::Attach(region.data(), region.size_bytes(), SmallConfig());
+  absl::StatusOr<SignalFd> signal_fd = SignalFd::Create({WakeupSignal()});
+  ASSERT_TRUE(signal_fd.ok()) << signal_fd.status();
+  absl::StatusOr<Watcher> watcher = queue.MakeWatcher(0);
+  ASSERT_TRUE(watcher.ok()) << watcher.status();
+  WakeUpper wake_upper(queue);
+  for (int i = 0; i < 200; ++i) ASSERT_EQ(wake_upper.Wakeup(0), 1);
+  EXPECT_EQ(signal_fd->Drain(), 200u);
+  EXPECT_EQ(signal_fd->Drain(), 0u);
+}
+
 TEST(WakeupTest, DeadWatcherIsSkippedAndItsSlotReused) {
   QueueConfig config = SmallConfig();
   config.num_watchers = 1;

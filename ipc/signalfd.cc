@@ -45,8 +45,7 @@ SignalFd::~SignalFd() {
   if (fd_ < 0) return;
   // Discard what is still pending: once unblocked, a pending real-time
   // signal would be delivered with its default action (terminate).
-  while (Read().has_value()) {
-  }
+  Drain();
   close(fd_);
   // Unblock only what we blocked and was not blocked before us.
   sigset_t to_unblock;
@@ -69,6 +68,21 @@ std::optional<signalfd_siginfo> SignalFd::Read() {
     if (n < 0 && errno == EAGAIN) return std::nullopt;
     // A signalfd returns whole records or an error; anything else is a bug.
     LOCKLESS_CHECK(false, "signalfd read returned a partial record or error");
+  }
+}
+
+size_t SignalFd::Drain() {
+  signalfd_siginfo batch[64];
+  size_t drained = 0;
+  while (true) {
+    const ssize_t n = read(fd_, batch, sizeof(batch));
+    if (n > 0) {
+      drained += static_cast<size_t>(n) / sizeof(batch[0]);
+      continue;
+    }
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0 && errno == EAGAIN) return drained;
+    LOCKLESS_CHECK(false, "signalfd read failed");
   }
 }
 

@@ -44,6 +44,11 @@ class SignalFd {
   // Reads one pending signal, or nullopt if none is pending (EAGAIN).
   std::optional<signalfd_siginfo> Read();
 
+  // Discards every pending signal, many per system call, and returns how
+  // many there were. For wake-ups, where only "something new" matters: a
+  // sender that wakes after every message can queue thousands.
+  size_t Drain();
+
  private:
   SignalFd(int fd, const sigset_t& watched, const sigset_t& previous_mask)
       : fd_(fd), watched_(watched), previous_mask_(previous_mask) {}

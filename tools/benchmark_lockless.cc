@@ -150,10 +150,10 @@ bool LocklessTransport::WaitForSignal() {
     error_ = ready == 0 ? "no wake-up for 10 s" : "poll failed";
     return false;
   }
-  // One signal per Send may be queued; drain them all, then read everything
-  // new. A Send after the drain queues a fresh signal, so none is missed.
-  while (signal_fd_->Read().has_value()) {
-  }
+  // One signal per Send may be queued; drain them all (in batches), then
+  // read everything new. A Send after the drain queues a fresh signal, so
+  // none is missed.
+  signal_fd_->Drain();
   return true;
 }
 
