@@ -78,6 +78,9 @@ size_t SignalFd::Drain() {
     const ssize_t n = read(fd_, batch, sizeof(batch));
     if (n > 0) {
       drained += static_cast<size_t>(n) / sizeof(batch[0]);
+      // A short batch emptied the queue: skip the read that would only say
+      // EAGAIN. (A signal arriving now leaves the fd readable for next time.)
+      if (static_cast<size_t>(n) < sizeof(batch)) return drained;
       continue;
     }
     if (n < 0 && errno == EINTR) continue;
