@@ -504,6 +504,23 @@ absl::Status PrepareFresh(const DeathTestOptions& options, Regions& regions) {
   return absl::OkStatus();
 }
 
+// Calls options.cleanup on the current region when a prepared run's scope
+// ends, however it ends (see DeathTestOptions::cleanup).
+class CleanupAtScopeEnd {
+ public:
+  CleanupAtScopeEnd(const DeathTestOptions& options, const Regions& regions)
+      : options_(options), regions_(regions) {}
+  CleanupAtScopeEnd(const CleanupAtScopeEnd&) = delete;
+  CleanupAtScopeEnd& operator=(const CleanupAtScopeEnd&) = delete;
+  ~CleanupAtScopeEnd() {
+    if (options_.cleanup) options_.cleanup(regions_.primary());
+  }
+
+ private:
+  const DeathTestOptions& options_;
+  const Regions& regions_;
+};
+
 }  // namespace
 
 bool DeathTestSupported() {
@@ -535,6 +552,7 @@ absl::StatusOr<DeathTestReport> RunDeathTest(const DeathTestOptions& options) {
         "architecture; running prepare/run/check once without the robustness "
         "part\n");
     if (absl::Status s = PrepareFresh(options, regions); !s.ok()) return s;
+    const CleanupAtScopeEnd cleanup(options, regions);
     absl::StatusOr<ChildOutcome> outcome =
         ForkChild(options, ChildMode::kPlain, regions, log, 0, 0);
     if (!outcome.ok()) return outcome.status();
@@ -552,14 +570,17 @@ absl::StatusOr<DeathTestReport> RunDeathTest(const DeathTestOptions& options) {
 
   // 1. Record.
   if (absl::Status s = PrepareFresh(options, regions); !s.ok()) return s;
-  absl::StatusOr<ChildOutcome> recorded =
-      ForkChild(options, ChildMode::kRecord, regions, log, 0, 0);
-  if (!recorded.ok()) return recorded.status();
-  if (absl::Status s =
-          InterpretOutcome(*recorded, *log, options, "recording run",
-                           kExitCompleted, log->writes_seen, 0);
-      !s.ok()) {
-    return s;
+  {
+    const CleanupAtScopeEnd cleanup(options, regions);
+    absl::StatusOr<ChildOutcome> recorded =
+        ForkChild(options, ChildMode::kRecord, regions, log, 0, 0);
+    if (!recorded.ok()) return recorded.status();
+    if (absl::Status s =
+            InterpretOutcome(*recorded, *log, options, "recording run",
+                             kExitCompleted, log->writes_seen, 0);
+        !s.ok()) {
+      return s;
+    }
   }
   const uint64_t total = log->writes_seen;
   report.writes_recorded = total;
@@ -580,6 +601,7 @@ absl::StatusOr<DeathTestReport> RunDeathTest(const DeathTestOptions& options) {
     if (absl::Status s = PrepareFresh(options, regions); !s.ok()) {
       return absl::Status(s.code(), absl::StrCat(stage, ": ", s.message()));
     }
+    const CleanupAtScopeEnd cleanup(options, regions);
     absl::StatusOr<ChildOutcome> outcome = ForkChild(
         options, ChildMode::kReplay, regions, log, dies ? n : 0, total);
     if (!outcome.ok()) return outcome.status();

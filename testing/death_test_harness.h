@@ -36,6 +36,7 @@
 //     check in `check`. It must not start threads.
 //   - `check` may lock robust mutexes in the region but must unlock them before
 //     returning: the region is unmapped and replaced after every die point.
+//     What `prepare` keeps locked across the child is released in `cleanup`.
 //   - Addresses inside the region are stable: every run maps its fresh region
 //     at the same address.
 //
@@ -70,6 +71,14 @@ struct DeathTestOptions {
   // Parent, after the child died (or completed): OK, or an error describing
   // what is wrong with the region.
   std::function<absl::Status(void* region)> check;
+
+  // Parent, optional: runs once after every `prepare`, when that region's
+  // child (and check, if any) are done and before the region is replaced or
+  // RunDeathTest returns, error paths included. Releases whatever `prepare`
+  // still holds in the region, e.g. a robust mutex it locked: a mutex left
+  // locked in an unmapped region stays on the thread's robust list, and the
+  // next unlock would rewrite its stale links inside the next region.
+  std::function<void(void* region)> cleanup;
 
   // Parent, after a child died: the futex words (inside `region`) of every
   // robust mutex the region contains, to emulate the kernel's owner-died

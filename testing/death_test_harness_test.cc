@@ -107,6 +107,55 @@ TEST(DeathTestHarnessTest, PrepareRunsBeforeEveryChildAndIsNotTraced) {
   EXPECT_THAT(report->write_offsets, ElementsAre(1500 * 8));
 }
 
+// cleanup pairs with every prepare, after the check and while the region is
+// still the one prepare saw; also when the harness stops on an error.
+TEST(DeathTestHarnessTest, CleanupFollowsEveryPrepareOnItsRegion) {
+  SKIP_IF_UNSUPPORTED();
+  int prepared = 0;
+  int cleaned = 0;
+  int checked_since_prepare = 0;
+  DeathTestOptions options;
+  options.region_size_bytes = 64;
+  options.prepare = [&](void* region) {
+    if (prepared != cleaned) abort();  // The previous region was cleaned up.
+    ++prepared;
+    checked_since_prepare = 0;
+    WriteField(region, 7, 42);
+  };
+  options.run = [](void* region) {
+    WriteField(region, 0, 1);
+    WriteField(region, 1, 2);
+  };
+  options.check = [&](void*) {
+    ++checked_since_prepare;
+    return absl::OkStatus();
+  };
+  options.cleanup = [&](void* region) {
+    // Still the prepared region, not yet replaced by a fresh one.
+    if (ReadField(region, 7) != 42) abort();
+    ++cleaned;
+  };
+  absl::StatusOr<DeathTestReport> report = RunDeathTest(options);
+  ASSERT_TRUE(report.ok()) << report.status();
+  // Recording run + 2 die points + the completing run.
+  EXPECT_EQ(prepared, 4);
+  EXPECT_EQ(cleaned, 4);
+  EXPECT_EQ(checked_since_prepare, 1);  // Check ran before the last cleanup.
+
+  // A failing check ends the run early; its region is still cleaned up.
+  prepared = cleaned = 0;
+  options.check = [](void* region) -> absl::Status {
+    if (ReadField(region, 1) != 2) return absl::OkStatus();
+    return absl::InternalError("fails once the second write is made");
+  };
+  report = RunDeathTest(options);
+  ASSERT_FALSE(report.ok());
+  EXPECT_THAT(report.status().message(), HasSubstr("dying at 2/2"));
+  // Recording run, die point 1, die point 2 (where it stops).
+  EXPECT_EQ(prepared, 3);
+  EXPECT_EQ(cleaned, 3);
+}
+
 TEST(DeathTestHarnessTest, AtomicReadModifyWritesAreOneWriteEach) {
   SKIP_IF_UNSUPPORTED();
   DeathTestOptions options;
