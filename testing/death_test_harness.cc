@@ -199,8 +199,8 @@ void BeforeFutexWrite(void* futex_word) {
 
 void AfterFutexWrite(void* futex_word) {
   if (!InPrimary(futex_word)) return;
-  NoteWrite(static_cast<uint64_t>(static_cast<char*>(futex_word) -
-                                  g_child.primary));
+  NoteWrite(
+      static_cast<uint64_t>(static_cast<char*>(futex_word) - g_child.primary));
   ProtectRegion(PROT_READ);
   MaybeDie();
 }
@@ -350,7 +350,8 @@ class SharedLogMapping {
     void* memory = mmap(nullptr, sizeof(SharedLog), PROT_READ | PROT_WRITE,
                         MAP_SHARED | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
     if (memory == MAP_FAILED) {
-      return absl::ResourceExhaustedError(ErrnoMessage("mapping the write log"));
+      return absl::ResourceExhaustedError(
+          ErrnoMessage("mapping the write log"));
     }
     return SharedLogMapping(static_cast<SharedLog*>(memory));
   }
@@ -586,9 +587,9 @@ absl::StatusOr<DeathTestReport> RunDeathTest(const DeathTestOptions& options) {
   report.writes_recorded = total;
   report.write_offsets.assign(log->offsets, log->offsets + total);
   if (total > options.max_die_points) {
-    return absl::ResourceExhaustedError(absl::StrFormat(
-        "run makes %d writes, more than max_die_points = %d", total,
-        options.max_die_points));
+    return absl::ResourceExhaustedError(
+        absl::StrFormat("run makes %d writes, more than max_die_points = %d",
+                        total, options.max_die_points));
   }
 
   // 2. Die after write n, for every n; 3. finally complete (n = total + 1).
@@ -605,9 +606,9 @@ absl::StatusOr<DeathTestReport> RunDeathTest(const DeathTestOptions& options) {
     absl::StatusOr<ChildOutcome> outcome = ForkChild(
         options, ChildMode::kReplay, regions, log, dies ? n : 0, total);
     if (!outcome.ok()) return outcome.status();
-    if (absl::Status s = InterpretOutcome(
-            *outcome, *log, options, stage, dies ? kExitDied : kExitCompleted,
-            dies ? n : total, total);
+    if (absl::Status s = InterpretOutcome(*outcome, *log, options, stage,
+                                          dies ? kExitDied : kExitCompleted,
+                                          dies ? n : total, total);
         !s.ok()) {
       return s;
     }

@@ -66,8 +66,8 @@ TEST(DeathTestHarnessTest, RecordsEveryPlainStoreInOrder) {
     for (int i = 0; i < 5; ++i) {
       const uint64_t expected = i < n ? i + 1 : 0;
       if (ReadField(region, i) != expected) {
-        return absl::InternalError(absl::StrCat("field ", i, " is ",
-                                                ReadField(region, i)));
+        return absl::InternalError(
+            absl::StrCat("field ", i, " is ", ReadField(region, i)));
       }
     }
     return absl::OkStatus();
@@ -256,10 +256,9 @@ TEST(DeathTestHarnessTest, RobustCommitProtocolPasses) {
         ->store(1, std::memory_order_release);
   };
   options.check = [](void* region) -> absl::Status {
-    const uint64_t committed =
-        reinterpret_cast<std::atomic<uint64_t>*>(static_cast<uint64_t*>(region) +
-                                                 1)
-            ->load(std::memory_order_acquire);
+    const uint64_t committed = reinterpret_cast<std::atomic<uint64_t>*>(
+                                   static_cast<uint64_t*>(region) + 1)
+                                   ->load(std::memory_order_acquire);
     if (committed && ReadField(region, 0) != 1234) {
       return absl::InternalError("committed without data");
     }
@@ -365,8 +364,8 @@ TEST(DeathTestHarnessTest, ReportsAChildCrash) {
     WriteField(region, 0, 1);
     // A store to an inaccessible page (not a null pointer, which UBSan would
     // catch first under --config=asan).
-    void* page = mmap(nullptr, 4096, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS,
-                      -1, 0);
+    void* page =
+        mmap(nullptr, 4096, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
     *static_cast<volatile uint64_t*>(page) = 1;
   };
   absl::StatusOr<DeathTestReport> report = RunDeathTest(options);
@@ -446,8 +445,7 @@ TEST(DeathTestHarnessTest, EmulatesOwnerDiedForPlainFutexWords) {
   };
   options.check = [&checks](void* region) -> absl::Status {
     const int n = ++checks;
-    const uint32_t word =
-        static_cast<std::atomic<uint32_t>*>(region)->load();
+    const uint32_t word = static_cast<std::atomic<uint32_t>*>(region)->load();
     const uint32_t expected = n == 1 ? (kFutexWaiters | kFutexOwnerDied) : 0;
     if (word != expected) {
       return absl::InternalError(absl::StrCat("word is ", word));
@@ -516,8 +514,8 @@ TEST(DeathTestHarnessTest, RobustMutexDeathMarksOwnerDied) {
   // (write 1) until the unlock (the last write). The final run completes.
   ASSERT_EQ(results.size(), offsets.size() + 1);
   for (size_t n = 1; n <= results.size(); ++n) {
-    const LockResult expected = n < offsets.size() ? LockResult::kOwnerDied
-                                                   : LockResult::kAcquired;
+    const LockResult expected =
+        n < offsets.size() ? LockResult::kOwnerDied : LockResult::kAcquired;
     EXPECT_EQ(results[n - 1], expected) << "die point " << n;
   }
   // The kernel marked the dead owner itself, through the twin mapping.

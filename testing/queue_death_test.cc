@@ -193,9 +193,9 @@ absl::Status CheckAfterSenderDeath(void* region, const QueueConfig& config,
   for (uint32_t s = 1; s < config.num_senders; ++s) {
     absl::StatusOr<Sender> other = queue.MakeSender();
     if (!other.ok()) {
-      return absl::Status(other.status().code(),
-                          absl::StrCat("sender slot leaked: ",
-                                       other.status().message()));
+      return absl::Status(
+          other.status().code(),
+          absl::StrCat("sender slot leaked: ", other.status().message()));
     }
     others.push_back(*std::move(other));
   }
@@ -203,12 +203,36 @@ absl::Status CheckAfterSenderDeath(void* region, const QueueConfig& config,
   return absl::OkStatus();
 }
 
-void LogReport(const char* name, const DeathTestReport& report) {
-  std::printf("%s: %zu writes recorded, %zu die points tested, %zu owner-died "
-              "markings emulated\n",
-              name, report.writes_recorded, report.die_points_tested,
-              report.owner_died_emulated);
+// Options for a death test over a queue with `config`: the region's size and
+// its robust futex words (from the layout the configuration implies, not from
+// the header, which may be half-written when the creator dies).
+DeathTestOptions QueueDeathOptions(const QueueConfig& config) {
+  DeathTestOptions options;
+  options.region_size_bytes = RegionSize(config);
+  options.robust_futex_words = [config](void* region) {
+    return internal::RobustFutexWords(
+        internal::RegionView(region, *internal::ComputeLayout(config)));
+  };
+  return options;
+}
+
+// Runs the death test, logs how many die points it tested, and expects every
+// recorded write to have been a die point, at least `min_writes` of them
+// where the harness single-steps.
+void ExpectSurvivesEveryDeath(const char* name, const DeathTestOptions& options,
+                              size_t min_writes = 1) {
+  absl::StatusOr<DeathTestReport> report = RunDeathTest(options);
+  ASSERT_TRUE(report.ok()) << report.status();
+  std::printf(
+      "%s: %zu writes recorded, %zu die points tested, %zu owner-died "
+      "markings emulated\n",
+      name, report->writes_recorded, report->die_points_tested,
+      report->owner_died_emulated);
   std::fflush(stdout);
+  EXPECT_EQ(report->die_points_tested, report->writes_recorded);
+  if (testing::DeathTestSupported()) {
+    EXPECT_GE(report->writes_recorded, min_writes);
+  }
 }
 
 std::vector<std::string> Tagged(const std::string& tag, int count) {
@@ -220,8 +244,7 @@ std::vector<std::string> Tagged(const std::string& tag, int count) {
 // A sender dies anywhere in MakeSender + two sends + releasing its slot.
 TEST(QueueDeathTest, SenderDiesMidSend) {
   const QueueConfig config = DeathConfig();
-  DeathTestOptions options;
-  options.region_size_bytes = RegionSize(config);
+  DeathTestOptions options = QueueDeathOptions(config);
   options.prepare = [&](void* region) {
     SendMessages(AttachOrDie(region, config), "p", 2);
   };
@@ -229,18 +252,11 @@ TEST(QueueDeathTest, SenderDiesMidSend) {
     SendMessages(AttachOrDie(region, config), "c", 2);
   };
   options.check = [&](void* region) {
-    return CheckAfterSenderDeath(region, config, Tagged("p", 2),
-                                 Tagged("c", 2), 0);
+    return CheckAfterSenderDeath(region, config, Tagged("p", 2), Tagged("c", 2),
+                                 0);
   };
-  options.robust_futex_words = [&](void* region) {
-    return internal::RobustFutexWords(
-        AttachOrDie(region, config).region());
-  };
-  absl::StatusOr<DeathTestReport> report = RunDeathTest(options);
-  ASSERT_TRUE(report.ok()) << report.status();
-  LogReport("sender dies mid-send", *report);
-  EXPECT_EQ(report->die_points_tested, report->writes_recorded);
-  if (testing::DeathTestSupported()) EXPECT_GT(report->writes_recorded, 20u);
+  ExpectSurvivesEveryDeath("sender dies mid-send", options,
+                           /*min_writes=*/20);
 }
 
 // The same while the ring wraps (the child replaces real messages), with a
@@ -248,8 +264,7 @@ TEST(QueueDeathTest, SenderDiesMidSend) {
 TEST(QueueDeathTest, SenderDiesMidSendWhileRingWraps) {
   const QueueConfig config = DeathConfig();
   std::optional<Sender> live_sender;
-  DeathTestOptions options;
-  options.region_size_bytes = RegionSize(config);
+  DeathTestOptions options = QueueDeathOptions(config);
   options.prepare = [&](void* region) {
     const LocklessQueue queue = AttachOrDie(region, config);
     SendMessages(queue, "p", 5);  // Ring of 6: the child's sends wrap it.
@@ -293,14 +308,8 @@ TEST(QueueDeathTest, SenderDiesMidSendWhileRingWraps) {
     if (*read != expected) return absl::DataLossError("wrong messages");
     return CheckOwnership(queue);
   };
-  options.robust_futex_words = [&](void* region) {
-    return internal::RobustFutexWords(
-        AttachOrDie(region, config).region());
-  };
-  absl::StatusOr<DeathTestReport> report = RunDeathTest(options);
-  ASSERT_TRUE(report.ok()) << report.status();
-  LogReport("sender dies mid-send while the ring wraps", *report);
-  EXPECT_EQ(report->die_points_tested, report->writes_recorded);
+  ExpectSurvivesEveryDeath("sender dies mid-send while the ring wraps",
+                           options);
 }
 
 // Two sends of near-page-sized payloads: every vector store of the payload
@@ -315,8 +324,7 @@ TEST(QueueDeathTest, SenderDiesMidLargeSends) {
     for (size_t b = 0; b < data.size(); b += 97) data[b] = '0' + i + b % 7;
     return data;
   };
-  DeathTestOptions options;
-  options.region_size_bytes = RegionSize(config);
+  DeathTestOptions options = QueueDeathOptions(config);
   options.prepare = [&](void* region) {
     SendMessages(AttachOrDie(region, config), "p", 1);
   };
@@ -341,18 +349,11 @@ TEST(QueueDeathTest, SenderDiesMidLargeSends) {
     return CheckAfterSenderDeath(region, config, Tagged("p", 1),
                                  {payload('L', 0), payload('L', 1)}, 0);
   };
-  options.robust_futex_words = [&](void* region) {
-    return internal::RobustFutexWords(
-        AttachOrDie(region, config).region());
-  };
-  absl::StatusOr<DeathTestReport> report = RunDeathTest(options);
-  ASSERT_TRUE(report.ok()) << report.status();
-  LogReport("sender dies mid-send of two 2000 B messages", *report);
-  EXPECT_EQ(report->die_points_tested, report->writes_recorded);
-  // The payload copy itself is traced: no store is wider than 64 bytes.
-  if (testing::DeathTestSupported()) {
-    EXPECT_GE(report->writes_recorded, 2 * kPayloadBytes / 64);
-  }
+  ExpectSurvivesEveryDeath("sender dies mid-send of two 2000 B messages",
+                           options,
+                           // The payload copy itself is traced: no store is
+                           // wider than 64 bytes.
+                           /*min_writes=*/2 * kPayloadBytes / 64);
 }
 
 // Zero-copy sends whose payload the caller writes straight into the shared
@@ -372,8 +373,7 @@ TEST(QueueDeathTest, SenderDiesMidZeroCopySends) {
     }
     return data;
   };
-  DeathTestOptions options;
-  options.region_size_bytes = RegionSize(config);
+  DeathTestOptions options = QueueDeathOptions(config);
   options.prepare = [&](void* region) {
     SendMessages(AttachOrDie(region, config), "p", 1);
   };
@@ -384,7 +384,8 @@ TEST(QueueDeathTest, SenderDiesMidZeroCopySends) {
     for (int i = 0; i < 2; ++i) {
       const std::string data = payload(i);
       // volatile: one traced store per word, whatever the optimiser likes.
-      volatile uint64_t* words = static_cast<volatile uint64_t*>(sender->data());
+      volatile uint64_t* words =
+          static_cast<volatile uint64_t*>(sender->data());
       for (size_t w = 0; w < kWords; ++w) {
         uint64_t word;
         std::memcpy(&word, &data[w * sizeof(word)], sizeof(word));
@@ -397,17 +398,9 @@ TEST(QueueDeathTest, SenderDiesMidZeroCopySends) {
     return CheckAfterSenderDeath(region, config, Tagged("p", 1),
                                  {payload(0), payload(1)}, 0);
   };
-  options.robust_futex_words = [&](void* region) {
-    return internal::RobustFutexWords(
-        AttachOrDie(region, config).region());
-  };
-  absl::StatusOr<DeathTestReport> report = RunDeathTest(options);
-  ASSERT_TRUE(report.ok()) << report.status();
-  LogReport("sender dies mid zero-copy send of two 1 KiB messages", *report);
-  EXPECT_EQ(report->die_points_tested, report->writes_recorded);
-  if (testing::DeathTestSupported()) {
-    EXPECT_GT(report->writes_recorded, 2 * kWords);
-  }
+  ExpectSurvivesEveryDeath(
+      "sender dies mid zero-copy send of two 1 KiB messages", options,
+      /*min_writes=*/2 * kWords);
 }
 
 // One process with two senders (both die with it), interleaving sends of
@@ -419,8 +412,7 @@ TEST(QueueDeathTest, TwoSendersInOneProcessDie) {
   const auto payload = [](const std::string& tag) {
     return tag + std::string(150, tag[0]);
   };
-  DeathTestOptions options;
-  options.region_size_bytes = RegionSize(config);
+  DeathTestOptions options = QueueDeathOptions(config);
   options.prepare = [&](void* region) {
     SendMessages(AttachOrDie(region, config), "p", 1);
   };
@@ -442,22 +434,14 @@ TEST(QueueDeathTest, TwoSendersInOneProcessDie) {
         region, config, Tagged("p", 1),
         {payload("a0"), payload("b0"), payload("a1"), payload("b1")}, 0);
   };
-  options.robust_futex_words = [&](void* region) {
-    return internal::RobustFutexWords(
-        AttachOrDie(region, config).region());
-  };
-  absl::StatusOr<DeathTestReport> report = RunDeathTest(options);
-  ASSERT_TRUE(report.ok()) << report.status();
-  LogReport("two senders in one process die", *report);
-  EXPECT_EQ(report->die_points_tested, report->writes_recorded);
+  ExpectSurvivesEveryDeath("two senders in one process die", options);
 }
 
 // A watcher dies anywhere in its registration: its slot is reusable and it is
 // never counted by Wakeup.
 TEST(QueueDeathTest, WatcherDiesMidRegistration) {
   const QueueConfig config = DeathConfig();
-  DeathTestOptions options;
-  options.region_size_bytes = RegionSize(config);
+  DeathTestOptions options = QueueDeathOptions(config);
   options.prepare = [&](void* region) { AttachOrDie(region, config); };
   options.run = [&](void* region) {
     const LocklessQueue queue = AttachOrDie(region, config);
@@ -495,14 +479,7 @@ TEST(QueueDeathTest, WatcherDiesMidRegistration) {
     }
     return absl::OkStatus();
   };
-  options.robust_futex_words = [&](void* region) {
-    return internal::RobustFutexWords(
-        AttachOrDie(region, config).region());
-  };
-  absl::StatusOr<DeathTestReport> report = RunDeathTest(options);
-  ASSERT_TRUE(report.ok()) << report.status();
-  LogReport("watcher dies mid-registration", *report);
-  EXPECT_EQ(report->die_points_tested, report->writes_recorded);
+  ExpectSurvivesEveryDeath("watcher dies mid-registration", options);
 }
 
 // The creator dies anywhere while initialising the region: the next opener
@@ -513,23 +490,13 @@ TEST(QueueDeathTest, CreatorDiesMidInitialisation) {
   config.num_senders = 2;
   config.num_watchers = 1;
   config.message_data_size_bytes = 8;
-  DeathTestOptions options;
-  options.region_size_bytes = RegionSize(config);
+  DeathTestOptions options = QueueDeathOptions(config);
   options.prepare = [](void*) {};
   options.run = [&](void* region) { AttachOrDie(region, config); };
   options.check = [&](void* region) {
     return CheckAfterSenderDeath(region, config, {}, {}, 0);
   };
-  options.robust_futex_words = [&](void* region) {
-    // The region may be half-initialised: compute the layout from the
-    // configuration, not from the header.
-    return internal::RobustFutexWords(
-        internal::RegionView(region, *internal::ComputeLayout(config)));
-  };
-  absl::StatusOr<DeathTestReport> report = RunDeathTest(options);
-  ASSERT_TRUE(report.ok()) << report.status();
-  LogReport("creator dies mid-initialisation", *report);
-  EXPECT_EQ(report->die_points_tested, report->writes_recorded);
+  ExpectSurvivesEveryDeath("creator dies mid-initialisation", options);
 }
 
 }  // namespace
