@@ -209,6 +209,15 @@ absl::StatusOr<Sender> LocklessQueue::MakeSender() const {
   for (uint32_t s = 0; s < config().num_senders; ++s) {
     SenderSlot* const slot = region_.sender(s);
     if (slot->ownership.RawOwnerWord() != 0) continue;
+    // relaxed: the slot is free, so nobody writes it; the setup lock orders
+    // us after its last owner and after recovery.
+    const Index scratch = slot->scratch_index.RelaxedLoad();
+    if (!scratch.valid() ||
+        scratch.message_index() >= region_.layout().num_messages) {
+      return absl::DataLossError(absl::StrFormat(
+          "free sender slot %u holds scratch %s: the channel is corrupted", s,
+          scratch.DebugString()));
+    }
     // Free slots are only claimed under the setup lock, so this succeeds
     // unless the slot's word is corrupt.
     if (slot->ownership.TryLock() != TryLockResult::kAcquired) continue;
@@ -267,6 +276,11 @@ SendResult Sender::Send(size_t length, MessageInfo* info) {
   // readers only after they validated the queue index, which we set below.
   scratch->header.length.store(length, std::memory_order_relaxed);
 
+  // What the previous attempt saw when it retried because the replaced
+  // message's header did not match: seeing exactly the same again means
+  // nothing moved, i.e. the region is corrupted, not raced.
+  QueueIndex stalled_next = QueueIndex::Invalid();
+  Index stalled_entry = Index::Invalid();
   while (true) {
     // 2. Find the next index and what its ring slot holds.
     // acquire: pairs with the CAS that advanced it, so the ring slot of the
@@ -280,6 +294,15 @@ SendResult Sender::Send(size_t length, MessageInfo* info) {
     // message header we check next is the one they published.
     const Index to_replace = ring_slot->Load();
     if (!to_replace.IsPlausible(one_lap_earlier)) {
+      if (!to_replace.IsPlausible(next)) {
+        // Neither lap: legitimate only if others sent a whole lap since we
+        // loaded next_queue_index, which they cannot do without advancing
+        // it. acquire: as above.
+        if (header->next_queue_index.Load(queue_size) == actual_next) {
+          return SendResult::kCorrupted;
+        }
+        continue;
+      }
       // Another sender already published `next` but has not advanced
       // next_queue_index yet (or died before doing so): help, then retry.
       QueueIndex expected = actual_next;
@@ -287,12 +310,21 @@ SendResult Sender::Send(size_t length, MessageInfo* info) {
                                                         next.Increment());
       continue;
     }
+    if (to_replace.message_index() >= region.layout().num_messages) {
+      return SendResult::kCorrupted;
+    }
     const QueueIndex replaced_queue_index =
         region.message(to_replace.message_index())
             ->header.queue_index.Load(queue_size);
     if (replaced_queue_index.valid() &&
         replaced_queue_index != one_lap_earlier) {
-      // The message was recycled after we loaded the slot: the slot moved on.
+      // The message was recycled after we loaded the slot: the slot moved on,
+      // so the next attempt sees another index or entry.
+      if (actual_next == stalled_next && to_replace == stalled_entry) {
+        return SendResult::kCorrupted;
+      }
+      stalled_next = actual_next;
+      stalled_entry = to_replace;
       continue;
     }
 
@@ -364,6 +396,25 @@ ReadResult ClassifyMissing(const RegionView& region, QueueIndex queue_index) {
                                       : ReadResult::kTooOld;
 }
 
+// With 16-bit entries the slot's "previous lap" entry may instead be a lap
+// that aliases it modulo 2^16, far *after* `queue_index`: a reader that fell
+// (2^16 / queue_size) laps behind. next_queue_index tells the two apart. It
+// is loaded after the slot, so if `queue_index` was published in between,
+// next is just past it (distance <= queue_size) and kNothingNew, true when
+// the slot was loaded, stands.
+ReadResult ConfirmPreviousLap(const RegionView& region,
+                              QueueIndex queue_index) {
+  // acquire: see LatestQueueIndex.
+  const QueueIndex next =
+      region.header()->next_queue_index.Load(region.queue_size());
+  if (!next.valid()) return ReadResult::kNothingNew;
+  const uint32_t next_past_queue_index = next.DistanceFrom(queue_index);
+  return next_past_queue_index > region.queue_size() &&
+                 next_past_queue_index < next.max_index() / 2
+             ? ReadResult::kTooOld
+             : ReadResult::kNothingNew;
+}
+
 }  // namespace
 
 ReadResult LocklessQueue::Read(QueueIndex queue_index, MessageInfo* info,
@@ -375,7 +426,10 @@ ReadResult LocklessQueue::Read(QueueIndex queue_index, MessageInfo* info,
   const Index entry = region_.ring(queue_index.Wrapped())->Load();
   if (!entry.IsPlausible(queue_index)) {
     if (entry.IsPlausible(queue_index.DecrementBy(queue_size))) {
-      return ReadResult::kNothingNew;  // Still the previous lap.
+      // Still the previous lap: not sent yet. A caught-up reader polls here,
+      // touching only the ring slot's cache line.
+      if (Index::kQueueIndexMask == ~uint32_t{0}) return ReadResult::kNothingNew;
+      return ConfirmPreviousLap(region_, queue_index);
     }
     return ClassifyMissing(region_, queue_index);
   }

@@ -50,6 +50,11 @@ enum class SendResult {
   // length > message_data_size_bytes: nothing was sent, the queue and the
   // scratch buffer are untouched.
   kMessageTooLarge,
+  // The ring or a message header holds values no protocol step produces (a
+  // foreign process scribbled on the channel). Nothing was published; the
+  // channel needs to be recreated. Reported instead of crashing or retrying
+  // forever.
+  kCorrupted,
 };
 
 // Outcome of LocklessQueue::Read.

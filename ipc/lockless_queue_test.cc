@@ -262,6 +262,95 @@ TEST(LocklessQueueTest, DeadSenderThreadIsRecovered) {
   EXPECT_EQ(queue.LatestQueueIndex().index(), 30u);
 }
 
+// A reader that fell many laps behind gets TOO_OLD, never NOTHING_NEW. With
+// 16-bit entries (--config=index32) slot 0 then holds index 65536, whose low
+// bits alias index 0 = "one lap before 16384": the ring slot alone would say
+// "not sent yet".
+TEST(LocklessQueueTest, ReaderLapsBehindGetsTooOldEvenWhenEntryBitsAlias) {
+  QueueConfig config;
+  config.num_watchers = 0;
+  config.num_senders = 1;
+  config.queue_size = 16384;
+  config.message_data_size_bytes = 8;
+  SharedRegion region(config);
+  LocklessQueue queue =
+      *LocklessQueue::Attach(region.data(), region.size_bytes(), config);
+  Sender sender = *queue.MakeSender();
+  for (uint64_t i = 0; i < 5 * config.queue_size; ++i) {
+    ASSERT_EQ(sender.Send(&i, sizeof(i)), SendResult::kOk);
+  }
+  for (uint32_t stale : {16384u, 1u, 16385u, 49151u}) {
+    uint64_t out = 0;
+    MessageInfo info;
+    EXPECT_EQ(queue.Read(queue.MakeQueueIndex(stale), &info, &out, sizeof(out)),
+              ReadResult::kTooOld)
+        << "index " << stale;
+  }
+  // The boundaries: the oldest message still in the ring, and the next one.
+  uint64_t out = 0;
+  MessageInfo info;
+  EXPECT_EQ(queue.Read(queue.MakeQueueIndex(4 * 16384), &info, &out,
+                       sizeof(out)),
+            ReadResult::kGood);
+  EXPECT_EQ(out, 4u * 16384u);
+  EXPECT_EQ(queue.Read(queue.MakeQueueIndex(5 * 16384), &info, &out,
+                       sizeof(out)),
+            ReadResult::kNothingNew);
+}
+
+// Values no protocol step writes, as a foreign process scribbling on the
+// channel would leave: errors, never a crash or a sender spinning forever.
+TEST(LocklessQueueTest, CorruptedFreeSenderSlotIsReportedByMakeSender) {
+  SharedRegion region(SmallConfig());
+  LocklessQueue queue =
+      *LocklessQueue::Attach(region.data(), region.size_bytes(), SmallConfig());
+  for (uint32_t s = 0; s < SmallConfig().num_senders; ++s) {
+    queue.region().sender(s)->scratch_index.RelaxedStore(
+        Index(0u, Index::MaxMessages() - 1));
+  }
+  absl::StatusOr<Sender> sender = queue.MakeSender();
+  ASSERT_FALSE(sender.ok());
+  EXPECT_EQ(sender.status().code(), absl::StatusCode::kDataLoss);
+  EXPECT_NE(sender.status().message().find("corrupted"), std::string::npos)
+      << sender.status();
+  // Nothing was claimed.
+  EXPECT_EQ(queue.region().sender(0)->ownership.RawOwnerWord(), 0u);
+}
+
+TEST(LocklessQueueTest, CorruptedRingEntryIsReportedBySend) {
+  SharedRegion region(SmallConfig());
+  LocklessQueue queue =
+      *LocklessQueue::Attach(region.data(), region.size_bytes(), SmallConfig());
+  Sender sender = *queue.MakeSender();
+  const QueueIndex one_lap_earlier =
+      queue.MakeQueueIndex(0).DecrementBy(SmallConfig().queue_size);
+  // The right lap, but a message number beyond the region.
+  const Index out_of_range(one_lap_earlier.index(), Index::MaxMessages() - 1);
+  queue.region().ring(0)->RelaxedStore(out_of_range);
+  EXPECT_EQ(sender.Send("x", 1), SendResult::kCorrupted);
+  EXPECT_EQ(queue.region().ring(0)->Load(), out_of_range);
+  EXPECT_FALSE(queue.LatestQueueIndex().valid());
+  // Neither the lap before nor the lap being sent.
+  const Index wrong_lap(one_lap_earlier.DecrementBy(1).index(), 0u);
+  queue.region().ring(0)->RelaxedStore(wrong_lap);
+  EXPECT_EQ(sender.Send("x", 1), SendResult::kCorrupted);
+  EXPECT_EQ(queue.region().ring(0)->Load(), wrong_lap);
+  EXPECT_FALSE(queue.LatestQueueIndex().valid());
+}
+
+TEST(LocklessQueueTest, CorruptedMessageHeaderIsReportedBySend) {
+  SharedRegion region(SmallConfig());
+  LocklessQueue queue =
+      *LocklessQueue::Attach(region.data(), region.size_bytes(), SmallConfig());
+  Sender sender = *queue.MakeSender();
+  // Ring slot 0 names message 0 for the lap before index 0; give message 0
+  // a queue index it could never hold while in the ring.
+  queue.region().message(0)->header.queue_index.RelaxedStore(
+      queue.MakeQueueIndex(12345));
+  EXPECT_EQ(sender.Send("x", 1), SendResult::kCorrupted);
+  EXPECT_FALSE(queue.LatestQueueIndex().valid());
+}
+
 // ------------------------------------------------------------- Wake-ups
 
 TEST(WakeupTest, NoWatcherWakesNobody) {

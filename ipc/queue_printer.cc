@@ -590,6 +590,12 @@ absl::StatusOr<internal::Layout> ValidateRegionImage(const void* memory,
         "bad magic 0x%016x (expected 0x%016x): not a lockless channel region",
         fields.magic, internal::kRegionMagic));
   }
+  if (fields.initialized == 0 && fields.layout_version == 0) {
+    // Stamped by a channel's creator, not initialised yet.
+    return absl::FailedPreconditionError(
+        "region is not initialised (creator still running or died): only "
+        "the magic is written");
+  }
   if (fields.layout_version != internal::kLayoutVersion) {
     return absl::FailedPreconditionError(absl::StrFormat(
         "layout version %u, but this build understands version %u: use a "

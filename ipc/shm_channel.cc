@@ -6,12 +6,15 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <cstddef>
+#include <cstdint>
 #include <utility>
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "absl/time/clock.h"
 #include "ipc/internal/errno_status.h"
+#include "ipc/internal/queue_layout.h"
 #include "ipc/internal/scoped_fd.h"
 
 namespace lockless {
@@ -63,6 +66,54 @@ absl::StatusOr<std::string> ChannelPath(std::string_view name) {
   return absl::StrCat(kShmDirectory, std::string(name));
 }
 
+namespace {
+
+constexpr off_t kMagicOffset = offsetof(internal::RegionHeader, magic);
+
+// Writes the region magic into a freshly sized (all-zero) file. False with
+// errno set on failure.
+bool StampMagic(int fd) {
+  const uint64_t magic = internal::kRegionMagic;
+  const ssize_t written = pwrite(fd, &magic, sizeof(magic), kMagicOffset);
+  if (written == static_cast<ssize_t>(sizeof(magic))) return true;
+  if (written >= 0) errno = EIO;
+  return false;
+}
+
+// An existing file is mapped and attached (which may take its setup lock or
+// initialise it) only once it carries our magic. A foreign file of the right
+// size is left untouched: its first word could name any thread, and locking
+// it would block on that thread or make the kernel write to the file. A
+// zero magic means the creator is between sizing and stamping: wait for it,
+// up to `deadline`.
+absl::Status WaitForMagic(int fd, const std::string& path,
+                          absl::Time deadline) {
+  while (true) {
+    uint64_t magic = 0;
+    const ssize_t got = pread(fd, &magic, sizeof(magic), kMagicOffset);
+    if (got < 0) return internal::ErrnoStatus(errno, "read " + path);
+    if (got != static_cast<ssize_t>(sizeof(magic))) {
+      return absl::FailedPreconditionError(
+          absl::StrCat(path, " shrank while being opened"));
+    }
+    if (magic == internal::kRegionMagic) return absl::OkStatus();
+    if (magic != 0) {
+      return absl::FailedPreconditionError(absl::StrFormat(
+          "%s does not hold a lockless queue (bad magic 0x%016x); left untouched",
+          path, magic));
+    }
+    if (absl::Now() > deadline) {
+      return absl::DeadlineExceededError(absl::StrCat(
+          path,
+          " has no lockless queue magic: a foreign file, or its creator died "
+          "right after sizing it; left untouched, remove it"));
+    }
+    absl::SleepFor(absl::Milliseconds(1));
+  }
+}
+
+}  // namespace
+
 absl::StatusOr<Channel> Channel::OpenOrCreate(std::string_view name,
                                               const QueueConfig& config,
                                               const ChannelOptions& options) {
@@ -103,10 +154,12 @@ absl::StatusOr<Channel> Channel::OpenOrCreate(std::string_view name,
   }
   internal::ScopedFd closer(fd);
 
-  // 2. Size it (creator) or check it (everyone else).
+  // 2. Size and stamp it (creator) or check it (everyone else).
   if (created) {
-    // Exactly the requested mode: open(2) applied the umask.
-    if (fchmod(fd, options.mode) != 0 || ftruncate(fd, *size) != 0) {
+    // Exactly the requested mode: open(2) applied the umask. The magic
+    // marks the file as ours before anyone maps it (see WaitForMagic).
+    if (fchmod(fd, options.mode) != 0 || ftruncate(fd, *size) != 0 ||
+        !StampMagic(fd)) {
       const absl::Status status = internal::ErrnoStatus(errno, "size " + *path);
       unlink(path->c_str());
       return status;
@@ -135,6 +188,10 @@ absl::StatusOr<Channel> Channel::OpenOrCreate(std::string_view name,
           "%s is %d bytes, but configuration %s needs %u: it was created "
           "with another configuration, or is truncated or foreign",
           *path, st.st_size, config.DebugString(), *size));
+    }
+    if (absl::Status status = WaitForMagic(fd, *path, deadline);
+        !status.ok()) {
+      return status;
     }
   }
 

@@ -3,15 +3,18 @@
 //
 // OpenOrCreate handles every way two processes can meet at a name:
 //   - first creator: exclusive create (O_EXCL), exact mode (fchmod, not
-//     subject to umask), size, map, initialise;
-//   - concurrent openers: wait (bounded) for the creator to size the file,
-//     then attach, which waits on the region's setup lock until initialised
-//     (a creator that died mid-way is finished by the next opener);
+//     subject to umask), size, stamp the magic, map, initialise;
+//   - concurrent openers: wait (bounded) for the creator to size the file and
+//     stamp the magic, then attach, which waits on the region's setup lock
+//     until initialised (a creator that died after stamping is finished by
+//     the next opener; one that died between sizing and stamping leaves a
+//     file that is reported, DeadlineExceeded, and must be removed);
 //   - an existing file is checked before its contents are trusted: regular
 //     file, not a symlink (O_NOFOLLOW), owned by this user, no permission bit
-//     beyond the requested mode, exact size, then magic, layout version and
-//     every configuration field. Any mismatch is a clear error and the file is
-//     left untouched.
+//     beyond the requested mode, exact size, our magic (before the file is
+//     mapped or its lock touched: a foreign file's first word could name any
+//     thread), then layout version and every configuration field. Any
+//     mismatch is a clear error and the file is left untouched.
 // The mapping is pre-faulted (MAP_POPULATE) so the first Send does not take a
 // page fault.
 //
@@ -38,7 +41,8 @@ struct ChannelOptions {
   // applied). World-writable modes are rejected. An existing file may not
   // grant more than this.
   mode_t mode = 0600;
-  // How long to wait for a concurrent creator to size the file.
+  // How long to wait for a concurrent creator to size the file and stamp
+  // its magic.
   absl::Duration creation_timeout = absl::Seconds(5);
 };
 
@@ -50,7 +54,8 @@ class Channel {
   // file has another size/configuration/layout, is foreign, a symlink or not
   // a regular file, or has a wider mode), PermissionDenied (owned by another
   // user, or open(2) refused), DeadlineExceeded (a concurrent creator never
-  // sized the file), or the errno of a failed system call.
+  // sized or stamped the file, or a foreign file of exactly the channel's
+  // size starts with a zero magic), or the errno of a failed system call.
   static absl::StatusOr<Channel> OpenOrCreate(
       std::string_view name, const QueueConfig& config,
       const ChannelOptions& options = ChannelOptions());

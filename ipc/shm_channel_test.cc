@@ -5,8 +5,8 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include <cstring>
 #include <algorithm>
+#include <cstring>
 #include <fstream>
 #include <random>
 #include <sstream>
@@ -160,6 +160,30 @@ TEST_F(ChannelNameTest, TruncatedFileRejected) {
 TEST_F(ChannelNameTest, ForeignFileRejected) {
   WriteFile(std::string(*QueueMemorySize(TestConfig()), 'Z'));
   ExpectRejected(TestConfig(), "bad magic");
+}
+
+// Foreign files of exactly the channel's size whose magic is still zero
+// (what a creator leaves between sizing and stamping) are never locked or
+// initialised: after the creation timeout they are rejected, untouched.
+TEST_F(ChannelNameTest, ForeignFileWithZeroMagicRejectedUntouched) {
+  ChannelOptions quick;
+  quick.creation_timeout = absl::Milliseconds(20);
+  // First word: garbage that is no live thread id (locking it would make
+  // the kernel set FUTEX_WAITERS in the file).
+  std::string garbage(*QueueMemorySize(TestConfig()), '\0');
+  std::memcpy(&garbage[0], "FOREIGN", 7);
+  WriteFile(garbage);
+  ExpectRejected(TestConfig(), "no lockless queue magic", quick);
+  // First word 1: "owned by pid 1", which would block a lock forever.
+  std::string init_owned(*QueueMemorySize(TestConfig()), '\0');
+  init_owned[0] = 1;
+  WriteFile(init_owned);
+  ExpectRejected(TestConfig(), "no lockless queue magic", quick);
+  // A zero header on top of foreign data: not initialised over it.
+  std::string zero_header(*QueueMemorySize(TestConfig()), 'Z');
+  std::memset(&zero_header[0], 0, 256);
+  WriteFile(zero_header);
+  ExpectRejected(TestConfig(), "no lockless queue magic", quick);
 }
 
 TEST_F(ChannelNameTest, SymlinkRejected) {

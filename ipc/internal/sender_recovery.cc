@@ -39,6 +39,7 @@
 // Finally next_queue_index is advanced if a dead sender published a slot but
 // died before advancing it, so LatestQueueIndex() is exact again.
 #include <sched.h>
+#include <time.h>
 
 #include <vector>
 
@@ -51,10 +52,10 @@ namespace lockless {
 namespace internal {
 namespace {
 
-// Live-sender snapshots are retried this many times before giving up. Each
-// retry yields the CPU; live senders finish a send in well under a
-// microsecond, so this is only reached if a live sender is stuck mid-send
-// (preempted for a long time) — or the region is corrupted.
+// Live-sender snapshots are retried this many times before giving up. After
+// the first few, each retry sleeps 50 us (BackOff), so this is about 5 s: only
+// reached if a live sender is stuck mid-send (stopped, or starved for that
+// long) — or the region is corrupted.
 constexpr int kMaxScanAttempts = 100000;
 
 struct SlotWords {
@@ -70,6 +71,36 @@ SlotWords ReadSlot(const SenderSlot* slot) {
   // acquire: pairs with the sender's release stores of its intent, so a
   // to_replace we see comes with the scratch_index stored before it.
   return SlotWords{slot->scratch_index.Load(), slot->to_replace.Load()};
+}
+
+// The same two words in the opposite order, for the second snapshot of a
+// live slot. A scan is trusted when the first snapshot (scratch, then
+// to_replace) equals this one (to_replace, then scratch). scratch_index
+// never returns to an earlier value, so equal scratch words mean the sender
+// made no scratch change (steps a, f of Send) during the whole scan. Without
+// those it can only set to_replace (c) and publish, or clear it (g, or after
+// losing the ring CAS, which changes no ownership). A publish happens after
+// c and before f, so if it fell inside the scan, to_replace changed between
+// the two to_replace loads and the snapshots differ. Reading both snapshots
+// in the same order would miss a whole c..g (to_replace invalid at both
+// loads) and trust a scan that lost the message the sender just took.
+SlotWords ReadSlotReversed(const SenderSlot* slot) {
+  // acquire: as above, and keeps the scratch load after the to_replace load.
+  const Index to_replace = slot->to_replace.Load();
+  return SlotWords{slot->scratch_index.Load(), to_replace};
+}
+
+// Waits before the next scan when one made no progress: yields at first (a
+// live sender finishes a send in well under a microsecond), then sleeps, so
+// that a live sender of lower real-time priority preempted on this CPU gets
+// to run even if we are SCHED_FIFO (sched_yield would never let it).
+void BackOff(int attempt) {
+  if (attempt < 64) {
+    sched_yield();
+    return;
+  }
+  const timespec pause = {0, 50'000};
+  nanosleep(&pause, nullptr);
 }
 
 }  // namespace
@@ -153,7 +184,7 @@ absl::StatusOr<int> RecoverDeadSenders(const RegionView& region) {
     bool stable = true;
     for (uint32_t s = 0; s < config.num_senders; ++s) {
       if (is_unresolved[s]) continue;
-      const SlotWords words = ReadSlot(region.sender(s));
+      const SlotWords words = ReadSlotReversed(region.sender(s));
       if (!(words == before[s])) {
         stable = false;
         break;
@@ -167,7 +198,7 @@ absl::StatusOr<int> RecoverDeadSenders(const RegionView& region) {
       }
     }
     if (!stable) {
-      sched_yield();
+      BackOff(attempts);
       continue;
     }
 
@@ -208,7 +239,7 @@ absl::StatusOr<int> RecoverDeadSenders(const RegionView& region) {
               ? "owned elsewhere"
               : "unowned"));
     }
-    if (!progress) sched_yield();
+    if (!progress) BackOff(attempts);
   }
 
   // A dead sender may have published its slot (step d) without advancing
