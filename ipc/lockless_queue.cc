@@ -167,6 +167,18 @@ const char* ReadResultName(ReadResult result) {
   return "UNKNOWN";
 }
 
+const char* SendResultName(SendResult result) {
+  switch (result) {
+    case SendResult::kOk:
+      return "OK";
+    case SendResult::kMessageTooLarge:
+      return "MESSAGE_TOO_LARGE";
+    case SendResult::kCorrupted:
+      return "CORRUPTED";
+  }
+  return "UNKNOWN";
+}
+
 int WakeupSignal() { return SIGRTMIN + 2; }
 
 // ---------------------------------------------------------------- Attach

@@ -73,6 +73,7 @@ enum class ReadResult {
 };
 
 const char* ReadResultName(ReadResult result);
+const char* SendResultName(SendResult result);
 
 // Facts about a sent or read message.
 struct MessageInfo {

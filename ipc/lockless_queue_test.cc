@@ -347,7 +347,9 @@ TEST(LocklessQueueTest, CorruptedMessageHeaderIsReportedBySend) {
   // a queue index it could never hold while in the ring.
   queue.region().message(0)->header.queue_index.RelaxedStore(
       queue.MakeQueueIndex(12345));
-  EXPECT_EQ(sender.Send("x", 1), SendResult::kCorrupted);
+  const SendResult result = sender.Send("x", 1);
+  EXPECT_EQ(result, SendResult::kCorrupted);
+  EXPECT_STREQ(SendResultName(result), "CORRUPTED");
   EXPECT_FALSE(queue.LatestQueueIndex().valid());
 }
 

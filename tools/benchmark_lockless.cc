@@ -75,8 +75,9 @@ absl::Status LocklessTransport::StartReceiver() {
 }
 
 bool LocklessTransport::Send(const void* message) {
-  if (sender_->Send(message, message_bytes_) != SendResult::kOk) {
-    error_ = "Send: message too large";
+  if (const SendResult result = sender_->Send(message, message_bytes_);
+      result != SendResult::kOk) {
+    error_ = absl::StrFormat("Send: %s", SendResultName(result));
     return false;
   }
   if (wake_upper_.has_value()) wake_upper_->Wakeup(/*current_priority=*/0);

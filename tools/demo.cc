@@ -323,8 +323,9 @@ int RunProducer(const std::string& channel_name, int id, bool replacement) {
       message.send_time_ns = NowNs();
       me.attempting.store(sequence, std::memory_order_relaxed);
       me.phase.store(kSending, std::memory_order_release);
-      if (sender->Send(&message, sizeof(message)) != SendResult::kOk) {
-        Event(who, "ERROR: Send refused a 48-byte message");
+      if (const SendResult result = sender->Send(&message, sizeof(message));
+          result != SendResult::kOk) {
+        Event(who, absl::StrFormat("ERROR: Send: %s", SendResultName(result)));
         return 4;
       }
       ++sequence;
