@@ -102,8 +102,13 @@ class Sender {
   ~Sender() = default;
 
   // Copies `length` bytes from `data` and publishes them. RT-safe: no lock, no
-  // syscall, no allocation; lock-free. `info`, if given, receives the send
-  // times and the queue index used.
+  // syscall, no allocation; lock-free. (The two clock reads go through the
+  // vDSO; on a machine whose clocksource has no vDSO support, e.g. hpet or
+  // acpi_pm, the kernel makes them system calls: check
+  // /sys/devices/system/clocksource/clocksource0/current_clocksource shows
+  // tsc or kvm-clock.) `info`, if given, receives the send times and the
+  // queue index used. Errors: kMessageTooLarge, kCorrupted (see SendResult);
+  // either way nothing was published.
   [[nodiscard]] SendResult Send(const void* data, size_t length,
                                 MessageInfo* info = nullptr);
 
