@@ -368,7 +368,8 @@ TEST(QueueDeathTest, SenderDiesMidZeroCopySends) {
   const auto payload = [](int i) {
     std::string data(kWords * sizeof(uint64_t), '\0');
     for (size_t w = 0; w < kWords; ++w) {
-      const uint64_t word = 0x5a00000000000000u | (uint64_t{i} << 32) | w;
+      const uint64_t word =
+          0x5a00000000000000u | (static_cast<uint64_t>(i) << 32) | w;
       std::memcpy(&data[w * sizeof(word)], &word, sizeof(word));
     }
     return data;
