@@ -224,8 +224,7 @@ absl::StatusOr<Sender> LocklessQueue::MakeSender() const {
     // relaxed: the slot is free, so nobody writes it; the setup lock orders
     // us after its last owner and after recovery.
     const Index scratch = slot->scratch_index.RelaxedLoad();
-    if (!scratch.valid() ||
-        scratch.message_index() >= region_.layout().num_messages) {
+    if (!region_.NamesMessage(scratch)) {
       return absl::DataLossError(absl::StrFormat(
           "free sender slot %u holds scratch %s: the channel is corrupted", s,
           scratch.DebugString()));
@@ -288,11 +287,6 @@ SendResult Sender::Send(size_t length, MessageInfo* info) {
   // readers only after they validated the queue index, which we set below.
   scratch->header.length.store(length, std::memory_order_relaxed);
 
-  // What the previous attempt saw when it retried because the replaced
-  // message's header did not match: seeing exactly the same again means
-  // nothing moved, i.e. the region is corrupted, not raced.
-  QueueIndex stalled_next = QueueIndex::Invalid();
-  Index stalled_entry = Index::Invalid();
   while (true) {
     // 2. Find the next index and what its ring slot holds.
     // acquire: pairs with the CAS that advanced it, so the ring slot of the
@@ -322,21 +316,20 @@ SendResult Sender::Send(size_t length, MessageInfo* info) {
                                                         next.Increment());
       continue;
     }
-    if (to_replace.message_index() >= region.layout().num_messages) {
-      return SendResult::kCorrupted;
-    }
+    if (!region.NamesMessage(to_replace)) return SendResult::kCorrupted;
     const QueueIndex replaced_queue_index =
         region.message(to_replace.message_index())
             ->header.queue_index.Load(queue_size);
     if (replaced_queue_index.valid() &&
         replaced_queue_index != one_lap_earlier) {
-      // The message was recycled after we loaded the slot: the slot moved on,
-      // so the next attempt sees another index or entry.
-      if (actual_next == stalled_next && to_replace == stalled_entry) {
+      // The message was recycled after we loaded the slot, so the slot has
+      // moved on: retry. If the slot still holds it, nothing moved and the
+      // header is simply wrong: corrupted, not raced (retrying would spin).
+      // acquire: as the loads above.
+      if (ring_slot->Load() == to_replace &&
+          header->next_queue_index.Load(queue_size) == actual_next) {
         return SendResult::kCorrupted;
       }
-      stalled_next = actual_next;
-      stalled_entry = to_replace;
       continue;
     }
 
@@ -395,8 +388,12 @@ SendResult Sender::Send(size_t length, MessageInfo* info) {
 namespace {
 
 // `queue_index` is not in the ring: either it has not been sent yet or it
-// has been overwritten. next_queue_index tells which.
-ReadResult ClassifyMissing(const RegionView& region, QueueIndex queue_index) {
+// has been overwritten. next_queue_index tells which. `published_since_load`
+// is how many indices just behind next still count as not sent: the caller
+// saw the ring slot say "not sent yet" before this load, and a send may have
+// published `queue_index` in between (0 when the slot said nothing of it).
+ReadResult ClassifyMissing(const RegionView& region, QueueIndex queue_index,
+                           uint32_t published_since_load = 0) {
   // acquire: see LatestQueueIndex.
   const QueueIndex next =
       region.header()->next_queue_index.Load(region.queue_size());
@@ -404,27 +401,10 @@ ReadResult ClassifyMissing(const RegionView& region, QueueIndex queue_index) {
   // Distance from `next` forward to `queue_index`: small means at or after
   // the next send (not sent yet); otherwise it lies behind `next`.
   const uint32_t ahead = queue_index.DistanceFrom(next);
-  return ahead < next.max_index() / 2 ? ReadResult::kNothingNew
-                                      : ReadResult::kTooOld;
-}
-
-// With 16-bit entries the slot's "previous lap" entry may instead be a lap
-// that aliases it modulo 2^16, far *after* `queue_index`: a reader that fell
-// (2^16 / queue_size) laps behind. next_queue_index tells the two apart. It
-// is loaded after the slot, so if `queue_index` was published in between,
-// next is just past it (distance <= queue_size) and kNothingNew, true when
-// the slot was loaded, stands.
-ReadResult ConfirmPreviousLap(const RegionView& region,
-                              QueueIndex queue_index) {
-  // acquire: see LatestQueueIndex.
-  const QueueIndex next =
-      region.header()->next_queue_index.Load(region.queue_size());
-  if (!next.valid()) return ReadResult::kNothingNew;
-  const uint32_t next_past_queue_index = next.DistanceFrom(queue_index);
-  return next_past_queue_index > region.queue_size() &&
-                 next_past_queue_index < next.max_index() / 2
-             ? ReadResult::kTooOld
-             : ReadResult::kNothingNew;
+  if (ahead < next.max_index() / 2) return ReadResult::kNothingNew;
+  return next.DistanceFrom(queue_index) <= published_since_load
+             ? ReadResult::kNothingNew
+             : ReadResult::kTooOld;
 }
 
 }  // namespace
@@ -441,13 +421,15 @@ ReadResult LocklessQueue::Read(QueueIndex queue_index, MessageInfo* info,
       // Still the previous lap: not sent yet. A caught-up reader polls here,
       // touching only the ring slot's cache line.
       if (Index::kQueueIndexMask == ~uint32_t{0}) return ReadResult::kNothingNew;
-      return ConfirmPreviousLap(region_, queue_index);
+      // With 16-bit entries the "previous lap" may instead be a lap that
+      // aliases it modulo 2^16, far after `queue_index` (a reader that fell
+      // 2^16 / queue_size laps behind): next_queue_index tells them apart.
+      return ClassifyMissing(region_, queue_index,
+                             /*published_since_load=*/queue_size);
     }
     return ClassifyMissing(region_, queue_index);
   }
-  if (entry.message_index() >= region_.layout().num_messages) {
-    return ReadResult::kCorrupted;
-  }
+  if (!region_.NamesMessage(entry)) return ReadResult::kCorrupted;
   const Message* const message = region_.message(entry.message_index());
   // acquire: as above, for the case the message was republished since.
   if (message->header.queue_index.Load(queue_size) != queue_index) {

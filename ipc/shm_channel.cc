@@ -45,6 +45,71 @@ absl::Status CheckExistingFile(const std::string& path, const struct stat& st,
   return absl::OkStatus();
 }
 
+constexpr off_t kMagicOffset = offsetof(internal::RegionHeader, magic);
+
+// Writes the region magic into a freshly sized (all-zero) file. False with
+// errno set on failure.
+bool StampMagic(int fd) {
+  const uint64_t magic = internal::kRegionMagic;
+  const ssize_t written = pwrite(fd, &magic, sizeof(magic), kMagicOffset);
+  if (written == static_cast<ssize_t>(sizeof(magic))) return true;
+  if (written >= 0) errno = EIO;
+  return false;
+}
+
+// Checks an existing file and waits (up to options.creation_timeout) for its
+// creator to size it and stamp the magic. Only then may it be mapped and
+// attached, which may take its setup lock or initialise it: a foreign file
+// of the right size is left untouched, as its first word could name any
+// thread, and locking it would block on that thread or make the kernel write
+// to the file.
+absl::Status WaitForCreator(int fd, const std::string& path,
+                            uint64_t expected_size, const QueueConfig& config,
+                            const ChannelOptions& options) {
+  const absl::Time deadline = absl::Now() + options.creation_timeout;
+  while (true) {
+    struct stat st;
+    if (fstat(fd, &st) != 0) return internal::ErrnoStatus(errno, path);
+    if (absl::Status status = CheckExistingFile(path, st, options);
+        !status.ok()) {
+      return status;
+    }
+    uint64_t magic = 0;
+    if (st.st_size != 0) {
+      if (static_cast<uint64_t>(st.st_size) != expected_size) {
+        return absl::FailedPreconditionError(absl::StrFormat(
+            "%s is %d bytes, but configuration %s needs %u: it was created "
+            "with another configuration, or is truncated or foreign",
+            path, st.st_size, config.DebugString(), expected_size));
+      }
+      const ssize_t got = pread(fd, &magic, sizeof(magic), kMagicOffset);
+      if (got < 0) return internal::ErrnoStatus(errno, "read " + path);
+      if (got != static_cast<ssize_t>(sizeof(magic))) {
+        return absl::FailedPreconditionError(
+            absl::StrCat(path, " shrank while being opened"));
+      }
+      if (magic == internal::kRegionMagic) return absl::OkStatus();
+      if (magic != 0) {
+        return absl::FailedPreconditionError(absl::StrFormat(
+            "%s does not hold a lockless queue (bad magic 0x%016x); left "
+            "untouched",
+            path, magic));
+      }
+    }
+    // The creator has not sized the file yet, or sized it but not stamped it.
+    if (absl::Now() > deadline) {
+      return absl::DeadlineExceededError(absl::StrCat(
+          path,
+          st.st_size == 0
+              ? " stayed empty: its creator probably died before sizing it; "
+                "remove the file"
+              : " has no lockless queue magic: a foreign file, or its creator "
+                "died right after sizing it; left untouched, remove it"));
+    }
+    absl::SleepFor(absl::Milliseconds(1));
+  }
+}
+
 }  // namespace
 
 absl::StatusOr<std::string> ChannelPath(std::string_view name) {
@@ -65,54 +130,6 @@ absl::StatusOr<std::string> ChannelPath(std::string_view name) {
   }
   return absl::StrCat(kShmDirectory, std::string(name));
 }
-
-namespace {
-
-constexpr off_t kMagicOffset = offsetof(internal::RegionHeader, magic);
-
-// Writes the region magic into a freshly sized (all-zero) file. False with
-// errno set on failure.
-bool StampMagic(int fd) {
-  const uint64_t magic = internal::kRegionMagic;
-  const ssize_t written = pwrite(fd, &magic, sizeof(magic), kMagicOffset);
-  if (written == static_cast<ssize_t>(sizeof(magic))) return true;
-  if (written >= 0) errno = EIO;
-  return false;
-}
-
-// An existing file is mapped and attached (which may take its setup lock or
-// initialise it) only once it carries our magic. A foreign file of the right
-// size is left untouched: its first word could name any thread, and locking
-// it would block on that thread or make the kernel write to the file. A
-// zero magic means the creator is between sizing and stamping: wait for it,
-// up to `deadline`.
-absl::Status WaitForMagic(int fd, const std::string& path,
-                          absl::Time deadline) {
-  while (true) {
-    uint64_t magic = 0;
-    const ssize_t got = pread(fd, &magic, sizeof(magic), kMagicOffset);
-    if (got < 0) return internal::ErrnoStatus(errno, "read " + path);
-    if (got != static_cast<ssize_t>(sizeof(magic))) {
-      return absl::FailedPreconditionError(
-          absl::StrCat(path, " shrank while being opened"));
-    }
-    if (magic == internal::kRegionMagic) return absl::OkStatus();
-    if (magic != 0) {
-      return absl::FailedPreconditionError(absl::StrFormat(
-          "%s does not hold a lockless queue (bad magic 0x%016x); left untouched",
-          path, magic));
-    }
-    if (absl::Now() > deadline) {
-      return absl::DeadlineExceededError(absl::StrCat(
-          path,
-          " has no lockless queue magic: a foreign file, or its creator died "
-          "right after sizing it; left untouched, remove it"));
-    }
-    absl::SleepFor(absl::Milliseconds(1));
-  }
-}
-
-}  // namespace
 
 absl::StatusOr<Channel> Channel::OpenOrCreate(std::string_view name,
                                               const QueueConfig& config,
@@ -157,42 +174,17 @@ absl::StatusOr<Channel> Channel::OpenOrCreate(std::string_view name,
   // 2. Size and stamp it (creator) or check it (everyone else).
   if (created) {
     // Exactly the requested mode: open(2) applied the umask. The magic
-    // marks the file as ours before anyone maps it (see WaitForMagic).
+    // marks the file as ours before anyone maps it (see WaitForCreator).
     if (fchmod(fd, options.mode) != 0 || ftruncate(fd, *size) != 0 ||
         !StampMagic(fd)) {
       const absl::Status status = internal::ErrnoStatus(errno, "size " + *path);
       unlink(path->c_str());
       return status;
     }
-  } else {
-    const absl::Time deadline = absl::Now() + options.creation_timeout;
-    struct stat st;
-    while (true) {
-      if (fstat(fd, &st) != 0) return internal::ErrnoStatus(errno, *path);
-      if (absl::Status status = CheckExistingFile(*path, st, options);
-          !status.ok()) {
-        return status;
-      }
-      if (st.st_size != 0) break;
-      // The creator made the file but has not sized it yet.
-      if (absl::Now() > deadline) {
-        return absl::DeadlineExceededError(absl::StrCat(
-            *path,
-            " stayed empty: its creator probably died before sizing it; "
-            "remove the file"));
-      }
-      absl::SleepFor(absl::Milliseconds(1));
-    }
-    if (static_cast<uint64_t>(st.st_size) != *size) {
-      return absl::FailedPreconditionError(absl::StrFormat(
-          "%s is %d bytes, but configuration %s needs %u: it was created "
-          "with another configuration, or is truncated or foreign",
-          *path, st.st_size, config.DebugString(), *size));
-    }
-    if (absl::Status status = WaitForMagic(fd, *path, deadline);
-        !status.ok()) {
-      return status;
-    }
+  } else if (absl::Status status =
+                 WaitForCreator(fd, *path, *size, config, options);
+             !status.ok()) {
+    return status;
   }
 
   // 3. Map (pre-faulted) and attach, which initialises or validates.

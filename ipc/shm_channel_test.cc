@@ -186,6 +186,15 @@ TEST_F(ChannelNameTest, ForeignFileWithZeroMagicRejectedUntouched) {
   ExpectRejected(TestConfig(), "no lockless queue magic", quick);
 }
 
+// A creator that died before sizing its file: openers give up after the
+// creation timeout and leave the (empty) file alone.
+TEST_F(ChannelNameTest, EmptyFileRejectedAfterCreationTimeout) {
+  ChannelOptions quick;
+  quick.creation_timeout = absl::Milliseconds(20);
+  WriteFile("");
+  ExpectRejected(TestConfig(), "stayed empty", quick);
+}
+
 TEST_F(ChannelNameTest, SymlinkRejected) {
   const std::string target = path_ + "_target";
   ASSERT_TRUE(Channel::OpenOrCreate(name_ + "_target", TestConfig()).ok());

@@ -159,6 +159,13 @@ class RegionView {
   AtomicIndex* ring(uint32_t slot) const {
     return reinterpret_cast<AtomicIndex*>(base_ + layout_.ring_offset) + slot;
   }
+  // Whether `entry` (a ring slot, scratch_index or to_replace value) is
+  // valid and names one of this region's messages. Anything read from the
+  // region must pass this before message() is called on it: another process
+  // may have scribbled on the region.
+  bool NamesMessage(Index entry) const {
+    return entry.valid() && entry.message_index() < layout_.num_messages;
+  }
   Message* message(uint64_t message_index) const {
     return reinterpret_cast<Message*>(base_ + layout_.messages_offset +
                                       message_index *

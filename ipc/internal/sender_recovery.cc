@@ -126,23 +126,19 @@ absl::StatusOr<int> RecoverDeadSenders(const RegionView& region) {
   }
   if (dead.empty()) return 0;
 
-  auto message_ok = [&](Index index) {
-    return index.valid() && index.message_index() < num_messages;
-  };
-
   // States 1 and 2.
   std::vector<uint32_t> unresolved;
   for (uint32_t s : dead) {
     SenderSlot* const slot = region.sender(s);
     const SlotWords words = ReadSlot(slot);
-    if (!message_ok(words.scratch_index)) {
+    if (!region.NamesMessage(words.scratch_index)) {
       return absl::DataLossError(absl::StrFormat(
           "sender slot %u: scratch_index %s names no message", s,
           words.scratch_index.DebugString()));
     }
     if (!words.to_replace.valid() || words.to_replace == words.scratch_index) {
       slot->to_replace.Invalidate();
-    } else if (!message_ok(words.to_replace)) {
+    } else if (!region.NamesMessage(words.to_replace)) {
       return absl::DataLossError(absl::StrFormat(
           "sender slot %u: to_replace %s names no message", s,
           words.to_replace.DebugString()));
@@ -174,7 +170,7 @@ absl::StatusOr<int> RecoverDeadSenders(const RegionView& region) {
     for (uint32_t i = 0; i < config.queue_size; ++i) {
       // acquire: a message we see in the ring was placed there by a CAS.
       const Index entry = region.ring(i)->Load();
-      if (!message_ok(entry)) {
+      if (!region.NamesMessage(entry)) {
         return absl::DataLossError(absl::StrFormat(
             "ring slot %u holds %s, which names no message", i,
             entry.DebugString()));
@@ -189,10 +185,10 @@ absl::StatusOr<int> RecoverDeadSenders(const RegionView& region) {
         stable = false;
         break;
       }
-      if (message_ok(words.scratch_index)) {
+      if (region.NamesMessage(words.scratch_index)) {
         accounted[words.scratch_index.message_index()] = true;
       }
-      if (message_ok(words.to_replace)) {
+      if (region.NamesMessage(words.to_replace)) {
         accounted[words.to_replace.message_index()] = true;
         live_mid_send = true;
       }
