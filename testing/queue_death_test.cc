@@ -17,6 +17,7 @@
 #include <cstring>
 #include <optional>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "absl/status/status.h"
@@ -59,6 +60,18 @@ LocklessQueue AttachOrDie(void* region, const QueueConfig& config) {
   return *queue;
 }
 
+// For `run` (a forked child, no gtest assertions): any failure aborts, which
+// the harness reports as a crash of the child.
+Sender MakeSenderOrDie(const LocklessQueue& queue) {
+  absl::StatusOr<Sender> sender = queue.MakeSender();
+  if (!sender.ok()) std::abort();
+  return *std::move(sender);
+}
+
+void SendOrDie(Sender& sender, const void* data, size_t length) {
+  if (sender.Send(data, length) != SendResult::kOk) std::abort();
+}
+
 std::string Payload(const std::string& tag, int i) {
   return absl::StrCat(tag, i);
 }
@@ -67,13 +80,10 @@ std::string Payload(const std::string& tag, int i) {
 // function under test, or setup in the parent).
 void SendMessages(const LocklessQueue& queue, const std::string& tag,
                   int count) {
-  absl::StatusOr<Sender> sender = queue.MakeSender();
-  if (!sender.ok()) std::abort();  // In a child: becomes a harness error.
+  Sender sender = MakeSenderOrDie(queue);
   for (int i = 0; i < count; ++i) {
     const std::string payload = Payload(tag, i);
-    if (sender->Send(payload.data(), payload.size()) != SendResult::kOk) {
-      std::abort();
-    }
+    SendOrDie(sender, payload.data(), payload.size());
   }
 }
 
@@ -330,8 +340,7 @@ TEST(QueueDeathTest, SenderDiesMidLargeSends) {
   };
   options.run = [&](void* region) {
     const LocklessQueue queue = AttachOrDie(region, config);
-    absl::StatusOr<Sender> sender = queue.MakeSender();
-    if (!sender.ok()) std::abort();
+    Sender sender = MakeSenderOrDie(queue);
     // memcpy picks its store order from the source's address and alignment:
     // copy from a static buffer, whose address is the same in every child,
     // so that every replay makes the same writes (a heap string's address
@@ -340,9 +349,7 @@ TEST(QueueDeathTest, SenderDiesMidLargeSends) {
     for (int i = 0; i < 2; ++i) {
       const std::string data = payload('L', i);
       std::memcpy(source, data.data(), data.size());
-      if (sender->Send(source, sizeof(source)) != SendResult::kOk) {
-        std::abort();
-      }
+      SendOrDie(sender, source, sizeof(source));
     }
   };
   options.check = [&](void* region) {
@@ -380,19 +387,18 @@ TEST(QueueDeathTest, SenderDiesMidZeroCopySends) {
   };
   options.run = [&](void* region) {
     const LocklessQueue queue = AttachOrDie(region, config);
-    absl::StatusOr<Sender> sender = queue.MakeSender();
-    if (!sender.ok()) std::abort();
+    Sender sender = MakeSenderOrDie(queue);
     for (int i = 0; i < 2; ++i) {
       const std::string data = payload(i);
       // volatile: one traced store per word, whatever the optimiser likes.
       volatile uint64_t* words =
-          static_cast<volatile uint64_t*>(sender->data());
+          static_cast<volatile uint64_t*>(sender.data());
       for (size_t w = 0; w < kWords; ++w) {
         uint64_t word;
         std::memcpy(&word, &data[w * sizeof(word)], sizeof(word));
         words[w] = word;
       }
-      if (sender->Send(data.size()) != SendResult::kOk) std::abort();
+      if (sender.Send(data.size()) != SendResult::kOk) std::abort();
     }
   };
   options.check = [&](void* region) {
@@ -419,15 +425,11 @@ TEST(QueueDeathTest, TwoSendersInOneProcessDie) {
   };
   options.run = [&](void* region) {
     const LocklessQueue queue = AttachOrDie(region, config);
-    absl::StatusOr<Sender> a = queue.MakeSender();
-    absl::StatusOr<Sender> b = queue.MakeSender();
-    if (!a.ok() || !b.ok()) std::abort();
+    Sender a = MakeSenderOrDie(queue);
+    Sender b = MakeSenderOrDie(queue);
     for (const std::string tag : {"a0", "b0", "a1", "b1"}) {
-      Sender& sender = tag[0] == 'a' ? *a : *b;
       const std::string data = payload(tag);
-      if (sender.Send(data.data(), data.size()) != SendResult::kOk) {
-        std::abort();
-      }
+      SendOrDie(tag[0] == 'a' ? a : b, data.data(), data.size());
     }
   };
   options.check = [&](void* region) {
