@@ -175,6 +175,8 @@ const char* SendResultName(SendResult result) {
       return "MESSAGE_TOO_LARGE";
     case SendResult::kCorrupted:
       return "CORRUPTED";
+    case SendResult::kNotOwner:
+      return "NOT_OWNER";
   }
   return "UNKNOWN";
 }

@@ -55,6 +55,11 @@ enum class SendResult {
   // channel needs to be recreated. Reported instead of crashing or retrying
   // forever.
   kCorrupted,
+  // The calling thread does not own this Sender's slot (any more): the
+  // thread that made the Sender exited (its slot was then recovered and may
+  // have a new owner), or the Sender is used from another thread or a forked
+  // child. Nothing was published and nothing in the channel was touched.
+  kNotOwner,
 };
 
 // Outcome of LocklessQueue::Read.
