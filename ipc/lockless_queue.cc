@@ -13,6 +13,7 @@
 #include "absl/strings/str_format.h"
 #include "index/internal/check.h"
 #include "ipc/internal/racy_copy.h"
+#include "ipc/internal/sender_recovery.h"
 #include "ipc/internal/thread_signal.h"
 #include "sync/robust_mutex.h"
 #include "sync/rt_priority.h"
@@ -212,32 +213,69 @@ absl::StatusOr<LocklessQueue> AttachStartingAtForTest(
 
 // ---------------------------------------------------------------- Senders
 
+namespace {
+
+// How long MakeSender lets recovery wait for live senders to move before it
+// hands out another free slot: a live sender finishes a send in well under a
+// microsecond unless it is preempted or stopped.
+constexpr std::chrono::milliseconds kPromptRecovery{2};
+// How long it keeps trying when no slot could be claimed because a dead
+// sender's resolution depends on a live sender stopped (or starved) mid-send.
+constexpr std::chrono::milliseconds kPatientRecovery{200};
+
+}  // namespace
+
 absl::StatusOr<Sender> LocklessQueue::MakeSender() const {
   SetupLockGuard lock(region_.header());
   if (!lock.ok()) {
     return absl::InternalError("could not take the region's setup lock");
   }
-  absl::StatusOr<int> recovered = internal::RecoverDeadSenders(region_);
-  if (!recovered.ok()) return recovered.status();
+  int pending = 0;
+  for (const std::chrono::milliseconds patience :
+       {kPromptRecovery, kPatientRecovery}) {
+    absl::StatusOr<internal::RecoveryReport> report =
+        internal::RecoverDeadSenders(
+            region_, std::chrono::steady_clock::now() + patience);
+    if (!report.ok()) return report.status();
+    pending = report->pending;
+    absl::StatusOr<std::optional<Sender>> sender = ClaimSenderSlot();
+    if (!sender.ok()) return sender.status();
+    if (sender->has_value()) return **std::move(sender);
+    if (pending == 0) break;
+  }
+  if (pending > 0) {
+    return absl::ResourceExhaustedError(absl::StrFormat(
+        "all %u sender slots of this channel are in use; %d of them belong "
+        "to senders that died while a live sender was stopped mid-send, and "
+        "are recovered once it moves: retry later",
+        config().num_senders, pending));
+  }
+  return absl::ResourceExhaustedError(absl::StrFormat(
+      "all %u sender slots of this channel are in use", config().num_senders));
+}
 
+absl::StatusOr<std::optional<Sender>> LocklessQueue::ClaimSenderSlot() const {
   for (uint32_t s = 0; s < config().num_senders; ++s) {
-    SenderSlot* const slot = region_.sender(s);
-    if (slot->ownership.RawOwnerWord() != 0) continue;
-    // relaxed: the slot is free, so nobody writes it; the setup lock orders
-    // us after its last owner and after recovery.
-    const Index scratch = slot->scratch_index.RelaxedLoad();
+    if (!internal::SenderSlotClaimable(region_, s)) continue;
+    // relaxed: the slot is free or dead, so nobody writes it; the setup lock
+    // orders us after its last owner and after recovery.
+    const Index scratch = region_.sender(s)->scratch_index.RelaxedLoad();
     if (!region_.NamesMessage(scratch)) {
       return absl::DataLossError(absl::StrFormat(
           "free sender slot %u holds scratch %s: the channel is corrupted", s,
           scratch.DebugString()));
     }
-    // Free slots are only claimed under the setup lock, so this succeeds
-    // unless the slot's word is corrupt.
-    if (slot->ownership.TryLock() != TryLockResult::kAcquired) continue;
-    return Sender(region_, s);
+    // Slots are only claimed under the setup lock, so this succeeds unless
+    // the slot's word is corrupt. A dead slot is taken over by the kernel
+    // (kOwnerDied), which clears the mark.
+    const TryLockResult result = region_.sender(s)->ownership.TryLock();
+    if (result != TryLockResult::kAcquired &&
+        result != TryLockResult::kOwnerDied) {
+      continue;
+    }
+    return std::optional<Sender>(Sender(region_, s));
   }
-  return absl::ResourceExhaustedError(absl::StrFormat(
-      "all %u sender slots of this channel are in use", config().num_senders));
+  return std::optional<Sender>();
 }
 
 Sender::Sender(const RegionView& region, uint32_t slot)
@@ -257,6 +295,11 @@ Sender::Sender(const RegionView& region, uint32_t slot)
 }
 
 void* Sender::data() {
+  if (!region_.sender(slot_)->ownership.IsLockedByMe()) return nullptr;
+  return ScratchData();
+}
+
+void* Sender::ScratchData() const {
   // relaxed: only this sender writes its scratch_index.
   return region_
       .message(region_.sender(slot_)->scratch_index.RelaxedLoad()
@@ -270,12 +313,24 @@ size_t Sender::max_size() const {
 
 SendResult Sender::Send(const void* data, size_t length, MessageInfo* info) {
   if (length > max_size()) return SendResult::kMessageTooLarge;
-  std::memcpy(this->data(), data, length);
-  return Send(length, info);
+  if (!region_.sender(slot_)->ownership.IsLockedByMe()) {
+    return SendResult::kNotOwner;
+  }
+  std::memcpy(ScratchData(), data, length);
+  return Publish(length, info);
 }
 
 SendResult Sender::Send(size_t length, MessageInfo* info) {
   if (length > max_size()) return SendResult::kMessageTooLarge;
+  // One relaxed load of the slot's owner word (a line this send writes
+  // anyway) and of the cached thread id: see RobustMutex::IsLockedByMe.
+  if (!region_.sender(slot_)->ownership.IsLockedByMe()) {
+    return SendResult::kNotOwner;
+  }
+  return Publish(length, info);
+}
+
+SendResult Sender::Publish(size_t length, MessageInfo* info) {
   const RegionView& region = region_;
   const uint32_t queue_size = region.queue_size();
   RegionHeader* const header = region.header();

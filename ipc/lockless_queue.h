@@ -33,6 +33,7 @@
 #include <chrono>
 #include <cstddef>
 #include <cstdint>
+#include <optional>
 #include <vector>
 
 #include "absl/status/status.h"
@@ -96,14 +97,18 @@ absl::StatusOr<LocklessQueue> AttachStartingAtForTest(
     uint32_t first_queue_index);
 }  // namespace internal
 
-// A claim on one sender slot. Move-only; the destructor releases the slot.
-// Use from one thread at a time (the thread that created it owns the slot's
-// robust mutex, so the Sender must be destroyed on that thread).
+// A claim on one sender slot, owned by the thread that made it. Move-only.
+// Only that thread may send through it: from any other thread (or a forked
+// child, or after the slot was recovered because that thread exited without
+// destroying the Sender) Send returns kNotOwner and data() nullptr, and
+// nothing in the channel is touched.
 class Sender {
  public:
   Sender(Sender&& other) noexcept = default;
   Sender& operator=(Sender&& other) noexcept = default;
-  // Releases the slot; it keeps its scratch message for the next owner.
+  // Releases the slot (it keeps its scratch message for the next owner) if
+  // the calling thread still owns it; otherwise does nothing: the slot was
+  // already reclaimed, or is reclaimed when its owning thread exits.
   ~Sender() = default;
 
   // Copies `length` bytes from `data` and publishes them. RT-safe: no lock, no
@@ -112,13 +117,14 @@ class Sender {
   // acpi_pm, the kernel makes them system calls: check
   // /sys/devices/system/clocksource/clocksource0/current_clocksource shows
   // tsc or kvm-clock.) `info`, if given, receives the send times and the
-  // queue index used. Errors: kMessageTooLarge, kCorrupted (see SendResult);
-  // either way nothing was published.
+  // queue index used. Errors: kMessageTooLarge, kCorrupted, kNotOwner (see
+  // SendResult); in each case nothing was published.
   [[nodiscard]] SendResult Send(const void* data, size_t length,
                                 MessageInfo* info = nullptr);
 
   // Zero-copy: write up to max_size() bytes into data(), then Send(length)
-  // publishes them in place. data() changes after every successful send.
+  // publishes them in place. data() changes after every successful send, and
+  // is nullptr when the calling thread does not own the slot (see above).
   void* data();
   size_t max_size() const;
   [[nodiscard]] SendResult Send(size_t length, MessageInfo* info = nullptr);
@@ -129,6 +135,11 @@ class Sender {
  private:
   friend class LocklessQueue;
   Sender(const internal::RegionView& region, uint32_t slot);
+
+  // The scratch message's payload (no ownership check).
+  void* ScratchData() const;
+  // Steps 2-6 of the send protocol (lockless_queue.cc), after the checks.
+  SendResult Publish(size_t length, MessageInfo* info);
 
   internal::RegionView region_;
   uint32_t slot_ = 0;
@@ -204,10 +215,15 @@ class LocklessQueue {
 
   const QueueConfig& config() const { return region_.config(); }
 
-  // Claims a free sender slot for the calling thread, first recovering any
-  // sender that died (under the setup lock). ResourceExhausted when all
-  // num_senders slots are in use; DataLoss if recovery finds the region
-  // corrupted. Not RT-safe (takes the setup lock).
+  // Claims a free sender slot for the calling thread, first recovering every
+  // sender that died (under the setup lock), even while other senders keep
+  // sending, are stopped mid-send, or die meanwhile. Errors:
+  // ResourceExhausted when all num_senders slots are in use by live senders,
+  // or by dead ones whose recovery depends on a live sender stopped mid-send
+  // (the message says so; they are recovered by a later call once it moves);
+  // DataLoss only if the region holds a state no sequence of sends and deaths
+  // produces (corruption). Bounded: ~2 ms of recovery when another slot is
+  // free, up to ~200 ms when none is. Not RT-safe (takes the setup lock).
   absl::StatusOr<Sender> MakeSender() const;
 
   // Registers the calling thread for wake-ups at SCHED_FIFO `priority` (0 for
@@ -239,6 +255,10 @@ class LocklessQueue {
   explicit LocklessQueue(const internal::RegionView& region)
       : region_(region) {}
 
+  // Claims the first claimable sender slot (caller holds the setup lock);
+  // nullopt if none is, DataLoss if a claimable slot is corrupted.
+  absl::StatusOr<std::optional<Sender>> ClaimSenderSlot() const;
+
   internal::RegionView region_;
 };
 
@@ -250,10 +270,6 @@ namespace internal {
 absl::StatusOr<LocklessQueue> AttachStartingAtForTest(
     void* memory, size_t size_bytes, const QueueConfig& config,
     uint32_t first_queue_index);
-
-// Recovers every dead sender (caller holds the setup lock). Returns how many
-// were recovered, or DataLoss on corruption.
-absl::StatusOr<int> RecoverDeadSenders(const RegionView& region);
 
 }  // namespace internal
 }  // namespace lockless

@@ -1,5 +1,6 @@
-// HeldLock: owns a locked RobustMutex and unlocks it on destruction. Move-only.
-// Sender and Watcher each hold their slot's mutex through one.
+// HeldLock: owns a locked RobustMutex and unlocks it on destruction, if the
+// destroying thread still owns it. Move-only. Sender and Watcher each hold
+// their slot's mutex through one.
 #ifndef LOCKLESS_IPC_INTERNAL_HELD_LOCK_H_
 #define LOCKLESS_IPC_INTERNAL_HELD_LOCK_H_
 
@@ -29,8 +30,12 @@ class HeldLock {
   ~HeldLock() { Release(); }
 
  private:
+  // A lock whose thread exited was released by the kernel (and may have a
+  // new owner since); one destroyed on a foreign thread stays with its
+  // owner until that thread exits. Neither may be unlocked from here.
   void Release() {
-    if (mutex_ != nullptr) std::exchange(mutex_, nullptr)->Unlock();
+    RobustMutex* const mutex = std::exchange(mutex_, nullptr);
+    if (mutex != nullptr && mutex->IsLockedByMe()) mutex->Unlock();
   }
 
   RobustMutex* mutex_ = nullptr;

@@ -1,260 +1,474 @@
-// Recovery of senders that died, possibly in the middle of a send.
+// Recovery of senders that died, possibly in the middle of a send, while
+// other senders keep sending, are stopped mid-send, or die too.
 //
-// A dead sender is one whose slot's robust mutex carries FUTEX_OWNER_DIED
-// (set by the kernel when the owning thread exited). Recovery runs under the
-// setup lock (MakeSender), so no other recovery or slot claim runs at the same
-// time; live senders may keep sending throughout.
+// Setting. Recovery runs under the setup lock (MakeSender), so no other
+// recovery and no slot claim runs at the same time. Every other sender may be
+// anywhere in Send, may stop there forever (SIGSTOP, a debugger), or may die
+// at any moment, including while we recover. A sender slot is
+//   live  its word names a thread and FUTEX_OWNER_DIED is clear;
+//   dead  FUTEX_OWNER_DIED is set (the kernel marked it when the owner died);
+//   free  its word is 0.
+// Dead is permanent until a claimer (under the setup lock) takes the slot, so
+// a slot seen dead stays dead for the rest of the recovery. Recovery never
+// locks a dead slot: it repairs the slot's words in place and leaves the mark,
+// so a recovery that is itself killed leaves the slot dead for the next one.
 //
 // Send (lockless_queue.cc) writes, in order:
-//   a. scratch_index := Index(next, scratch)     (intent: what we publish)
-//   b. scratch header queue index := next
-//   c. to_replace := the ring entry we replace
-//   d. CAS ring slot: to_replace -> scratch_index
-//   e. scratch_index := to_replace                (the replaced one is ours)
-//   f. to_replace := invalid
-// so a dead sender is found in one of these states:
+//   a. scratch_index := S = Index(q, own message)   (what we will publish)
+//   b. own message's header queue index := q
+//   c. to_replace := T, the ring entry read for q - queue_size
+//   d. CAS ring[q % queue_size]: T -> S             (fails: to_replace := invalid)
+//   e. CAS next_queue_index forward
+//   f. scratch_index := T                           (the replaced one is ours)
+//   g. to_replace := invalid
+// Ownership invariant: every message is owned by exactly one ring slot or one
+// sender. A sender owns S's message until d succeeds and T's message from then
+// on; the ring slot owns S's message from d on. So a dead sender is in one of:
 //
-//   State 1: to_replace invalid (died before c, after f, or after a failed d
-//            cleared it). scratch_index names its scratch message.
-//   State 2: to_replace == scratch_index (died between e and f).
-//            scratch_index names its scratch message.
-//   State 3: to_replace valid and different (died between c and e). Either d
-//            happened (its scratch is now to_replace's message) or it did not
-//            (its scratch is still scratch_index's message). Exactly one of
-//            the two messages is owned elsewhere — by a ring slot or by another
-//            sender — and the other one is the dead sender's.
+//   State 1: T invalid (died before c, after g, or after a failed d).
+//            Owns S's message. Consistent; nothing to do.
+//   State 2: T == S (died between f and g). Owns it; clear T.
+//   State 3: T valid and != S (died between c and f). Owns T's message if its
+//            d happened, else S's message. The other one (call it C) is owned
+//            by someone else: the ring, a live sender, or another dead sender.
+//            The owned one (call it O) is referenced by nobody else, ever:
+//            only its owner could give it away, and the owner is dead.
 //
-// States 1 and 2 are fixed by clearing to_replace. State 3 is decided by
-// accounting: mark every message referenced by the ring and by every sender
-// that is not an unresolved dead one (for a live sender, both scratch_index
-// and a valid to_replace, since it may be between d and e). A candidate that is
-// unmarked is the dead sender's. Deciding one dead sender can decide another
-// (its message is now accounted for), so repeat until every dead sender is
-// resolved. Live senders move messages while we scan; a scan is trusted only
-// if every live sender's slot reads the same before and after it, and an
-// ambiguous result caused by a live sender mid-send is retried. A pass that
-// decides nothing although no live sender is mid-send means the region is
-// corrupted: report it, never loop.
+// State 3, decided from the target slot. Let E be ring[q % queue_size] now
+// (the dead sender's d can no longer happen, and a slot only moves forward,
+// one lap per successful CAS, so each fact below is permanent):
+//   3a. E == S: d happened. Owns T's message: scratch_index := T, then clear
+//       T (Send's own f, g; a death between them leaves state 2).
+//   3b. E == T: d never happened (had it, the slot would hold S or a later
+//       lap). Owns S's message: clear T.
+//   3c. E was published for q but is not S: another sender won q, so d never
+//       happened (its expected value is gone). Owns S's message: clear T.
+//   3d. E is a later lap: the slot says nothing about who won q. Accounting.
+// 3a-3c need no other sender to move and cannot be fooled by one.
 //
-// Finally next_queue_index is advanced if a dead sender published a slot but
-// died before advancing it, so LatestQueueIndex() is exact again.
+// 3d, accounting. Start an epoch with the set of dead senders known now, and
+// mark every message seen in a place that only ever holds messages in
+// circulation, i.e. never the O of a sender dead since before the epoch:
+//   - every ring slot (O left the ring, if ever, before its owner died);
+//   - the scratch_index of every sender not known dead: it owns that message
+//     or has just published it; even if it dies meanwhile the message is its
+//     own, never another dead sender's O;
+//   - the scratch_index of every dead sender already made consistent (it owns
+//     it; O's are exclusive);
+//   - the to_replace T of a sender not known dead, only if its publish is
+//     provably in the ring: read T, S, T again (equal, so S belongs to the
+//     same attempt as T) and find S itself in ring[q % queue_size]. Then its
+//     d happened and it took T's message. A to_replace without that proof may
+//     be stale (recorded before a CAS that will fail) and name a dead
+//     sender's O: counting it is how a live sender fooled the old recovery.
+// Then, for each 3d sender: C is eventually marked and O never is. S's
+// message marked -> d happened (as 3a); T's message marked -> it did not
+// (as 3b); both marked -> the region is corrupted (DataLoss). Each decision
+// marks the decided O too, which can decide another dead sender that raced
+// for the same slot: chains resolve within a pass.
+// A sender that dies during recovery was live when the epoch's marks were
+// taken (its own scratch may be marked, although it may now be its O), so
+// when the dead set grows the epoch starts over with fresh marks; the dead
+// set only grows, and at most num_senders times.
+// Marks accumulate across the passes of an epoch, because a message in
+// circulation can be missed by one pass (moved from a slot not yet read to a
+// sender already read) but is never falsely seen.
+//
+// Progress. With no live sender, one pass sees everything, and a dependency
+// chain cannot cycle (along it the intended queue index never decreases and
+// strictly increases at a sender that published), so an undecided 3d sender
+// after a complete pass means corruption: DataLoss. With live senders, C is
+// marked as soon as a pass sees it at rest, except when C is held by a live
+// sender stopped between its d and f whose slot has since been lapped (its
+// publish cannot be proven). Such a dead sender waits: at the deadline it is
+// reported pending, keeps its mark, and is never handed out until a later
+// recovery decides it. No decision ever waits for a live sender to move.
+//
+// Cost: 3a-3c read one ring slot per dead sender. A 3d epoch reads the ring
+// once per pass (sequential loads; ~1 ms per 2^20 slots) and usually needs
+// one or two passes.
+//
+// Finally next_queue_index is advanced past any slot a dead sender published
+// without advancing it, so LatestQueueIndex() is exact again.
+#include "ipc/internal/sender_recovery.h"
+
 #include <sched.h>
 #include <time.h>
 
+#include <atomic>
+#include <cstdint>
+#include <optional>
 #include <vector>
 
 #include "absl/strings/str_format.h"
-#include "ipc/internal/queue_layout.h"
-#include "ipc/lockless_queue.h"
+#include "index/index.h"
+#include "index/queue_index.h"
 #include "sync/robust_mutex.h"
 
 namespace lockless {
 namespace internal {
 namespace {
 
-// Live-sender snapshots are retried this many times before giving up. After
-// the first few, each retry sleeps 50 us (BackOff), so this is about 5 s: only
-// reached if a live sender is stuck mid-send (stopped, or starved for that
-// long) — or the region is corrupted.
-constexpr int kMaxScanAttempts = 100000;
+using Clock = std::chrono::steady_clock;
+
+// Test only; written while single-threaded (see the header).
+RecoveryPassObserver g_pass_observer = nullptr;
+
+void ObservePass(int pass) {
+  if (g_pass_observer != nullptr) g_pass_observer(pass);
+}
 
 struct SlotWords {
   Index scratch_index;
   Index to_replace;
-  bool operator==(const SlotWords& other) const {
-    return scratch_index == other.scratch_index &&
-           to_replace == other.to_replace;
-  }
 };
 
-SlotWords ReadSlot(const SenderSlot* slot) {
-  // acquire: pairs with the sender's release stores of its intent, so a
-  // to_replace we see comes with the scratch_index stored before it.
-  return SlotWords{slot->scratch_index.Load(), slot->to_replace.Load()};
+enum class SlotState { kFree, kLive, kDead };
+
+SlotState StateOf(const SenderSlot* slot) {
+  // acquire: a dead owner's stores to its slot (made before the kernel set
+  // FUTEX_OWNER_DIED at its death) are visible once we see the bit.
+  const uint32_t word = slot->ownership.futex.load(std::memory_order_acquire);
+  if (OwnerDied(word)) return SlotState::kDead;
+  return word == 0 ? SlotState::kFree : SlotState::kLive;
 }
 
-// The same two words in the opposite order, for the second snapshot of a
-// live slot. A scan is trusted when the first snapshot (scratch, then
-// to_replace) equals this one (to_replace, then scratch). scratch_index
-// never returns to an earlier value, so equal scratch words mean the sender
-// made no scratch change (steps a, f of Send) during the whole scan. Without
-// those it can only set to_replace (c) and publish, or clear it (g, or after
-// losing the ring CAS, which changes no ownership). A publish happens after
-// c and before f, so if it fell inside the scan, to_replace changed between
-// the two to_replace loads and the snapshots differ. Reading both snapshots
-// in the same order would miss a whole c..g (to_replace invalid at both
-// loads) and trust a scan that lost the message the sender just took.
-SlotWords ReadSlotReversed(const SenderSlot* slot) {
-  // acquire: as above, and keeps the scratch load after the to_replace load.
-  const Index to_replace = slot->to_replace.Load();
-  return SlotWords{slot->scratch_index.Load(), to_replace};
+SlotWords ReadDeadSlot(const SenderSlot* slot) {
+  // relaxed: nobody but us writes a dead slot, and the acquire in StateOf
+  // ordered these loads after its dead owner's stores.
+  return SlotWords{slot->scratch_index.RelaxedLoad(),
+                   slot->to_replace.RelaxedLoad()};
 }
 
-// Waits before the next scan when one made no progress: yields at first (a
-// live sender finishes a send in well under a microsecond), then sleeps, so
-// that a live sender of lower real-time priority preempted on this CPU gets
-// to run even if we are SCHED_FIFO (sched_yield would never let it).
-void BackOff(int attempt) {
-  if (attempt < 64) {
+// Send's f and g for a dead sender whose publish happened.
+void FinishPublished(SenderSlot* slot, Index replaced) {
+  // release, both: keep f before g, as in Send, so a death between them
+  // leaves state 2 for the next recovery.
+  slot->scratch_index.Store(replaced);
+  slot->to_replace.Invalidate();
+}
+
+// For a dead sender whose publish never happened and never will.
+void AbandonReplacement(SenderSlot* slot) { slot->to_replace.Invalidate(); }
+
+// The full queue index a sender slot's scratch_index was written for, given
+// `next` (next_queue_index, or 0 if invalid, loaded after that scratch_index
+// was written). With 32 queue-index bits per entry it is stored whole. With
+// 16 bits it is the latest index at or before `next` carrying those bits,
+// unless another 2^16 sends happened since (the documented aliasing risk of
+// 16-bit entries); nullopt when even that does not fit (near the wrap point):
+// the caller then falls back to accounting, which needs no index.
+std::optional<QueueIndex> IntendedQueueIndex(Index scratch, QueueIndex next) {
+  const uint32_t queue_size = next.queue_size();
+  if (Index::kQueueIndexMask == ~uint32_t{0}) {
+    if (!QueueIndex::IsLegalRaw(scratch.queue_index(), queue_size)) {
+      return std::nullopt;
+    }
+    return QueueIndex::FromRaw(scratch.queue_index(), queue_size);
+  }
+  const uint32_t behind =
+      (next.index() - scratch.queue_index()) & Index::kQueueIndexMask;
+  const QueueIndex candidate = next.DecrementBy(behind);
+  if (!scratch.IsPlausible(candidate)) return std::nullopt;
+  return candidate;
+}
+
+QueueIndex NextOrZero(const RegionView& region) {
+  // acquire: pairs with the CAS that advanced it (not needed for
+  // correctness here: any value at or after the dead sender's load works).
+  const QueueIndex next =
+      region.header()->next_queue_index.Load(region.queue_size());
+  return next.valid() ? next : QueueIndex::Zero(region.queue_size());
+}
+
+enum class Outcome { kPublished, kNotPublished, kUnknown };
+
+// State 3a-3d above: what the dead sender's target ring slot says.
+Outcome DecideFromTargetSlot(const RegionView& region, const SlotWords& words) {
+  const std::optional<QueueIndex> intended =
+      IntendedQueueIndex(words.scratch_index, NextOrZero(region));
+  if (!intended.has_value()) return Outcome::kUnknown;
+  // acquire: not needed for the decision (only the value matters), kept so
+  // the ring entry and whatever it names are read consistently if printed.
+  const Index entry = region.ring(intended->Wrapped())->Load();
+  if (entry == words.scratch_index) return Outcome::kPublished;  // 3a
+  if (entry == words.to_replace) return Outcome::kNotPublished;  // 3b
+  if (entry.IsPlausible(*intended)) return Outcome::kNotPublished;  // 3c
+  return Outcome::kUnknown;  // 3d
+}
+
+// Whether a live (or just-died) sender's to_replace is provably its own: its
+// publish is in the ring. Returns the message it took, if so.
+std::optional<uint32_t> ProvenReplacedMessage(const RegionView& region,
+                                              const SenderSlot* slot) {
+  // acquire, all three: pairs with the sender's release stores (a, c, g), so
+  // the scratch_index we read between two equal to_replace reads was written
+  // by the same send attempt (a precedes c; a new attempt's a follows a g).
+  const Index before = slot->to_replace.Load();
+  if (!region.NamesMessage(before)) return std::nullopt;
+  const Index scratch = slot->scratch_index.Load();
+  const Index after = slot->to_replace.Load();
+  if (after != before || scratch == before) return std::nullopt;
+  const std::optional<QueueIndex> intended =
+      IntendedQueueIndex(scratch, NextOrZero(region));
+  if (!intended.has_value()) return std::nullopt;
+  // acquire: as in DecideFromTargetSlot.
+  if (region.ring(intended->Wrapped())->Load() != scratch) return std::nullopt;
+  return before.message_index();
+}
+
+// Yields at first (a live sender finishes a send in well under a
+// microsecond), then sleeps briefly, so that a live sender of lower real-time
+// priority preempted on this CPU gets to run even if we are SCHED_FIFO.
+void BackOff(int pass) {
+  if (pass < 8) {
     sched_yield();
     return;
   }
-  const timespec pause = {0, 50'000};
+  const timespec pause = {0, 20'000};
   nanosleep(&pause, nullptr);
 }
 
+class Recovery {
+ public:
+  explicit Recovery(const RegionView& region)
+      : region_(region),
+        num_senders_(region.config().num_senders),
+        known_dead_(num_senders_, false),
+        marks_(region.layout().num_messages, false) {}
+
+  absl::StatusOr<RecoveryReport> Run(Clock::time_point deadline) {
+    ObservePass(0);
+    int pass = 0;
+    while (true) {
+      absl::StatusOr<bool> grew = AdmitNewlyDead();
+      if (!grew.ok()) return grew.status();
+      if (undecided_.empty()) break;
+      if (*grew) {
+        // New epoch: marks taken while a now-dead sender was live may name
+        // its own message.
+        if (epoch_started_) ++report_.restarts;
+        epoch_started_ = true;
+        std::fill(marks_.begin(), marks_.end(), false);
+      }
+      if (pass > 0 && Clock::now() >= deadline) break;
+      ObservePass(++pass);
+      bool complete_view = true;
+      if (absl::Status status = MarkCirculation(&complete_view);
+          !status.ok()) {
+        return status;
+      }
+      absl::StatusOr<bool> progress = DecideByAccounting();
+      if (!progress.ok()) return progress.status();
+      if (!undecided_.empty() && complete_view && !*progress) {
+        const SlotWords words = ReadDeadSlot(region_.sender(undecided_[0]));
+        return absl::DataLossError(absl::StrFormat(
+            "sender slot %u died owning scratch %s or to_replace %s, and "
+            "neither is owned anywhere else although no sender is live: "
+            "the channel is corrupted",
+            undecided_[0], words.scratch_index.DebugString(),
+            words.to_replace.DebugString()));
+      }
+      if (!undecided_.empty()) BackOff(pass);
+    }
+    report_.pending = static_cast<int>(undecided_.size());
+    if (epoch_started_ || report_.recovered > 0) AdvanceNextQueueIndex();
+    return report_;
+  }
+
+ private:
+  // Adds every sender that died since the last call to the dead set and
+  // decides what it can from its own slot (states 1, 2, 3a-3c); the rest
+  // joins undecided_. Returns whether the dead set grew.
+  absl::StatusOr<bool> AdmitNewlyDead() {
+    bool grew = false;
+    for (uint32_t s = 0; s < num_senders_; ++s) {
+      if (known_dead_[s]) continue;
+      SenderSlot* const slot = region_.sender(s);
+      if (StateOf(slot) != SlotState::kDead) continue;
+      known_dead_[s] = true;
+      grew = true;
+      const SlotWords words = ReadDeadSlot(slot);
+      if (!region_.NamesMessage(words.scratch_index)) {
+        return absl::DataLossError(absl::StrFormat(
+            "dead sender slot %u: scratch_index %s names no message: the "
+            "channel is corrupted",
+            s, words.scratch_index.DebugString()));
+      }
+      if (!words.to_replace.valid()) {  // State 1.
+        ++report_.recovered;
+        continue;
+      }
+      if (words.to_replace == words.scratch_index) {  // State 2.
+        AbandonReplacement(slot);
+        ++report_.recovered;
+        continue;
+      }
+      if (!region_.NamesMessage(words.to_replace)) {
+        return absl::DataLossError(absl::StrFormat(
+            "dead sender slot %u: to_replace %s names no message: the "
+            "channel is corrupted",
+            s, words.to_replace.DebugString()));
+      }
+      switch (DecideFromTargetSlot(region_, words)) {
+        case Outcome::kPublished:
+          FinishPublished(slot, words.to_replace);
+          ++report_.recovered;
+          break;
+        case Outcome::kNotPublished:
+          AbandonReplacement(slot);
+          ++report_.recovered;
+          break;
+        case Outcome::kUnknown:
+          undecided_.push_back(s);
+          break;
+      }
+    }
+    return grew;
+  }
+
+  void Mark(Index entry) {
+    if (region_.NamesMessage(entry)) marks_[entry.message_index()] = true;
+  }
+
+  bool IsUndecided(uint32_t s) const {
+    for (uint32_t u : undecided_) {
+      if (u == s) return true;
+    }
+    return false;
+  }
+
+  // One accounting pass (see the top of the file). `complete_view` is
+  // cleared if any sender was live, i.e. the pass may have missed a moving
+  // message.
+  absl::Status MarkCirculation(bool* complete_view) {
+    ++report_.ring_scans;
+    for (uint32_t s = 0; s < num_senders_; ++s) {
+      const SenderSlot* const slot = region_.sender(s);
+      if (known_dead_[s]) {
+        if (!IsUndecided(s)) Mark(ReadDeadSlot(slot).scratch_index);
+        continue;
+      }
+      // A free slot keeps the scratch message of its last owner; a live one
+      // owns its scratch or has just published it.
+      // acquire: pairs with the sender's release store of it.
+      Mark(slot->scratch_index.Load());
+      if (StateOf(slot) == SlotState::kFree) continue;
+      *complete_view = false;
+      if (const std::optional<uint32_t> taken =
+              ProvenReplacedMessage(region_, slot)) {
+        marks_[*taken] = true;
+      }
+    }
+    for (uint32_t i = 0; i < region_.queue_size(); ++i) {
+      // acquire: pairs with the publishing CAS (only the value matters).
+      const Index entry = region_.ring(i)->Load();
+      if (!region_.NamesMessage(entry)) {
+        return absl::DataLossError(absl::StrFormat(
+            "ring slot %u holds %s, which names no message: the channel is "
+            "corrupted",
+            i, entry.DebugString()));
+      }
+      marks_[entry.message_index()] = true;
+    }
+    // Senders again: a message that moved from a ring slot we had not read
+    // yet into a sender we had already read is seen here.
+    for (uint32_t s = 0; s < num_senders_; ++s) {
+      if (known_dead_[s]) continue;
+      // acquire: as above.
+      Mark(region_.sender(s)->scratch_index.Load());
+    }
+    return absl::OkStatus();
+  }
+
+  // Decides every undecided sender whose candidates the marks tell apart,
+  // repeating while a decision (which marks the decided sender's message)
+  // enables another. Returns whether anything was decided.
+  absl::StatusOr<bool> DecideByAccounting() {
+    bool progress = false;
+    bool changed = true;
+    while (changed) {
+      changed = false;
+      std::vector<uint32_t> still;
+      for (uint32_t s : undecided_) {
+        SenderSlot* const slot = region_.sender(s);
+        const SlotWords words = ReadDeadSlot(slot);
+        const uint32_t scratch = words.scratch_index.message_index();
+        const uint32_t replaced = words.to_replace.message_index();
+        if (marks_[scratch] && marks_[replaced]) {
+          return absl::DataLossError(absl::StrFormat(
+              "dead sender slot %u: both its scratch %s and its to_replace "
+              "%s are owned elsewhere: the channel is corrupted",
+              s, words.scratch_index.DebugString(),
+              words.to_replace.DebugString()));
+        }
+        if (marks_[scratch]) {
+          FinishPublished(slot, words.to_replace);
+          marks_[replaced] = true;
+        } else if (marks_[replaced]) {
+          AbandonReplacement(slot);
+          marks_[scratch] = true;
+        } else {
+          still.push_back(s);
+          continue;
+        }
+        ++report_.recovered;
+        changed = progress = true;
+      }
+      undecided_.swap(still);
+    }
+    return progress;
+  }
+
+  // A dead sender may have published its slot (d) without advancing
+  // next_queue_index (e); advance it so LatestQueueIndex is exact. Live
+  // senders do the same when they find it, so losing this CAS is fine.
+  void AdvanceNextQueueIndex() {
+    RegionHeader* const header = region_.header();
+    const uint32_t queue_size = region_.queue_size();
+    for (uint32_t i = 0; i <= num_senders_; ++i) {
+      // acquire: pairs with the CAS that advanced it.
+      QueueIndex actual_next = header->next_queue_index.Load(queue_size);
+      const QueueIndex next =
+          actual_next.valid() ? actual_next : QueueIndex::Zero(queue_size);
+      // acquire: only the value matters.
+      if (!region_.ring(next.Wrapped())->Load().IsPlausible(next)) break;
+      header->next_queue_index.CompareAndExchangeStrong(&actual_next,
+                                                        next.Increment());
+    }
+  }
+
+  const RegionView& region_;
+  const uint32_t num_senders_;
+  std::vector<bool> known_dead_;
+  std::vector<bool> marks_;
+  std::vector<uint32_t> undecided_;
+  bool epoch_started_ = false;
+  RecoveryReport report_;
+};
+
 }  // namespace
 
-absl::StatusOr<int> RecoverDeadSenders(const RegionView& region) {
-  const QueueConfig& config = region.config();
-  const uint64_t num_messages = region.layout().num_messages;
+absl::StatusOr<RecoveryReport> RecoverDeadSenders(
+    const RegionView& region, std::chrono::steady_clock::time_point deadline) {
+  return Recovery(region).Run(deadline);
+}
 
-  // Take ownership of every dead sender's slot.
-  std::vector<uint32_t> dead;
-  for (uint32_t s = 0; s < config.num_senders; ++s) {
-    SenderSlot* const slot = region.sender(s);
-    if (!OwnerDied(slot->ownership.RawOwnerWord())) continue;
-    // The dead owner cannot hold it and claims happen under the setup lock
-    // we hold, so this does not block.
-    if (slot->ownership.Lock() == LockResult::kError) {
-      return absl::DataLossError(absl::StrFormat(
-          "sender slot %u: could not take its lock (corrupted owner word "
-          "0x%08x)",
-          s, slot->ownership.RawOwnerWord()));
-    }
-    dead.push_back(s);
-  }
-  if (dead.empty()) return 0;
+bool SenderSlotClaimable(const RegionView& region, uint32_t slot) {
+  const SenderSlot* const sender = region.sender(slot);
+  // relaxed: claims and recovery are serialised by the setup lock we hold;
+  // only a live owner or the kernel writes the word otherwise, and neither
+  // turns an unclaimable word into a claimable one.
+  const uint32_t word = sender->ownership.RawOwnerWord();
+  if (word == 0) return true;
+  if (!OwnerDied(word) || OwnerTid(word) != 0) return false;
+  // relaxed: written only under the setup lock (recovery) or by the dead
+  // owner, whose stores the kernel's marking ordered before ours.
+  return !sender->to_replace.RelaxedLoad().valid();
+}
 
-  // States 1 and 2.
-  std::vector<uint32_t> unresolved;
-  for (uint32_t s : dead) {
-    SenderSlot* const slot = region.sender(s);
-    const SlotWords words = ReadSlot(slot);
-    if (!region.NamesMessage(words.scratch_index)) {
-      return absl::DataLossError(absl::StrFormat(
-          "sender slot %u: scratch_index %s names no message", s,
-          words.scratch_index.DebugString()));
-    }
-    if (!words.to_replace.valid() || words.to_replace == words.scratch_index) {
-      slot->to_replace.Invalidate();
-    } else if (!region.NamesMessage(words.to_replace)) {
-      return absl::DataLossError(absl::StrFormat(
-          "sender slot %u: to_replace %s names no message", s,
-          words.to_replace.DebugString()));
-    } else {
-      unresolved.push_back(s);
-    }
-  }
-
-  // State 3.
-  std::vector<bool> is_unresolved(config.num_senders, false);
-  std::vector<bool> accounted(num_messages);
-  std::vector<SlotWords> before(config.num_senders);
-  int attempts = 0;
-  while (!unresolved.empty()) {
-    if (++attempts > kMaxScanAttempts) {
-      return absl::DataLossError(absl::StrFormat(
-          "sender recovery made no progress after %d scans; %u dead senders "
-          "remain ambiguous (corrupted region?)",
-          kMaxScanAttempts, unresolved.size()));
-    }
-    std::fill(is_unresolved.begin(), is_unresolved.end(), false);
-    for (uint32_t s : unresolved) is_unresolved[s] = true;
-    std::fill(accounted.begin(), accounted.end(), false);
-
-    bool live_mid_send = false;
-    for (uint32_t s = 0; s < config.num_senders; ++s) {
-      before[s] = ReadSlot(region.sender(s));
-    }
-    for (uint32_t i = 0; i < config.queue_size; ++i) {
-      // acquire: a message we see in the ring was placed there by a CAS.
-      const Index entry = region.ring(i)->Load();
-      if (!region.NamesMessage(entry)) {
-        return absl::DataLossError(absl::StrFormat(
-            "ring slot %u holds %s, which names no message", i,
-            entry.DebugString()));
-      }
-      accounted[entry.message_index()] = true;
-    }
-    bool stable = true;
-    for (uint32_t s = 0; s < config.num_senders; ++s) {
-      if (is_unresolved[s]) continue;
-      const SlotWords words = ReadSlotReversed(region.sender(s));
-      if (!(words == before[s])) {
-        stable = false;
-        break;
-      }
-      if (region.NamesMessage(words.scratch_index)) {
-        accounted[words.scratch_index.message_index()] = true;
-      }
-      if (region.NamesMessage(words.to_replace)) {
-        accounted[words.to_replace.message_index()] = true;
-        live_mid_send = true;
-      }
-    }
-    if (!stable) {
-      BackOff(attempts);
-      continue;
-    }
-
-    bool progress = false;
-    std::vector<uint32_t> still;
-    for (uint32_t s : unresolved) {
-      SenderSlot* const slot = region.sender(s);
-      const SlotWords words = ReadSlot(slot);
-      const bool scratch_owned = accounted[words.scratch_index.message_index()];
-      const bool replaced_owned = accounted[words.to_replace.message_index()];
-      if (scratch_owned && !replaced_owned) {
-        // The CAS happened: the replaced message is ours. Same writes, same
-        // order, as steps e and f of Send.
-        slot->scratch_index.Store(words.to_replace);
-        slot->to_replace.Invalidate();
-        accounted[words.to_replace.message_index()] = true;
-        progress = true;
-      } else if (!scratch_owned && replaced_owned) {
-        // The CAS never happened: scratch_index still names ours.
-        slot->to_replace.Invalidate();
-        accounted[words.scratch_index.message_index()] = true;
-        progress = true;
-      } else {
-        still.push_back(s);
-      }
-    }
-    unresolved.swap(still);
-    if (!progress && !unresolved.empty() && !live_mid_send) {
-      return absl::DataLossError(absl::StrFormat(
-          "sender slot %u: cannot tell which message it owns (scratch %s, "
-          "to_replace %s both %s): corrupted region",
-          unresolved.front(),
-          ReadSlot(region.sender(unresolved.front())).scratch_index
-              .DebugString(),
-          ReadSlot(region.sender(unresolved.front())).to_replace.DebugString(),
-          accounted[ReadSlot(region.sender(unresolved.front()))
-                        .scratch_index.message_index()]
-              ? "owned elsewhere"
-              : "unowned"));
-    }
-    if (!progress) BackOff(attempts);
-  }
-
-  // A dead sender may have published its slot (step d) without advancing
-  // next_queue_index; advance it so LatestQueueIndex is exact. Live senders
-  // do the same when they find it, so losing this CAS is fine.
-  RegionHeader* const header = region.header();
-  const uint32_t queue_size = config.queue_size;
-  for (uint32_t i = 0; i <= config.num_senders; ++i) {
-    QueueIndex actual_next = header->next_queue_index.Load(queue_size);
-    const QueueIndex next =
-        actual_next.valid() ? actual_next : QueueIndex::Zero(queue_size);
-    if (!region.ring(next.Wrapped())->Load().IsPlausible(next)) break;
-    header->next_queue_index.CompareAndExchangeStrong(&actual_next,
-                                                      next.Increment());
-  }
-
-  // The dead senders' slots are consistent again: free them.
-  for (uint32_t s : dead) region.sender(s)->ownership.Unlock();
-  return static_cast<int>(dead.size());
+void SetRecoveryPassObserver(RecoveryPassObserver observer) {
+  g_pass_observer = observer;
 }
 
 }  // namespace internal
