@@ -15,6 +15,7 @@
 #include "ipc/signalfd.h"
 #include "sync/futex.h"
 #include "testing/queue_memory.h"
+#include "testing/sender_thread.h"
 
 namespace lockless {
 namespace {
@@ -22,15 +23,7 @@ namespace {
 // A zero-filled shared mapping, like a fresh /dev/shm file.
 using SharedRegion = ::lockless::testing::QueueMemory;
 
-// Keeps `object` alive forever without running its destructor, as a thread
-// that dies holding it would. Placement-new into static storage, so it is not
-// a heap leak either.
-template <typename T>
-void AbandonLikeADeadThread(T&& object) {
-  alignas(T) static unsigned char storage[8][sizeof(T)];
-  static int used = 0;
-  new (storage[used++ % 8]) T(std::forward<T>(object));
-}
+using ::lockless::testing::AbandonLikeADeadThread;
 
 QueueConfig SmallConfig() {
   QueueConfig config;

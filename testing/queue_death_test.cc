@@ -28,6 +28,7 @@
 #include "ipc/internal/queue_layout.h"
 #include "ipc/lockless_queue.h"
 #include "testing/death_test_harness.h"
+#include "testing/queue_invariants.h"
 
 namespace lockless {
 namespace {
@@ -87,40 +88,6 @@ void SendMessages(const LocklessQueue& queue, const std::string& tag,
   }
 }
 
-// Every message owned exactly once: by a ring slot or a sender's scratch.
-absl::Status CheckOwnership(const LocklessQueue& queue) {
-  const internal::RegionView& region = queue.region();
-  std::vector<int> owners(region.layout().num_messages, 0);
-  for (uint32_t i = 0; i < region.queue_size(); ++i) {
-    const Index entry = region.ring(i)->Load();
-    if (!entry.valid() || entry.message_index() >= owners.size()) {
-      return absl::DataLossError(
-          absl::StrCat("ring slot ", i, " holds ", entry.DebugString()));
-    }
-    ++owners[entry.message_index()];
-  }
-  for (uint32_t s = 0; s < region.config().num_senders; ++s) {
-    const internal::SenderSlot* slot = region.sender(s);
-    if (slot->to_replace.Load().valid()) {
-      return absl::DataLossError(
-          absl::StrCat("sender ", s, " still has a replacement in flight"));
-    }
-    const Index scratch = slot->scratch_index.Load();
-    if (!scratch.valid() || scratch.message_index() >= owners.size()) {
-      return absl::DataLossError(
-          absl::StrCat("sender ", s, " scratch ", scratch.DebugString()));
-    }
-    ++owners[scratch.message_index()];
-  }
-  for (size_t m = 0; m < owners.size(); ++m) {
-    if (owners[m] != 1) {
-      return absl::DataLossError(
-          absl::StrFormat("message %u has %d owners", m, owners[m]));
-    }
-  }
-  return absl::OkStatus();
-}
-
 // Reads every message from index 0 to LatestQueueIndex (no wrap in these
 // tests: queue_size exceeds what is sent, unless `first` says otherwise).
 absl::StatusOr<std::vector<std::string>> ReadAll(const LocklessQueue& queue,
@@ -178,7 +145,7 @@ absl::Status CheckAfterSenderDeath(void* region, const QueueConfig& config,
   const LocklessQueue queue = AttachOrDie(region, config);
   absl::StatusOr<Sender> sender = queue.MakeSender();
   if (!sender.ok()) return sender.status();
-  if (absl::Status status = CheckOwnership(queue); !status.ok()) {
+  if (absl::Status status = testing::CheckEveryMessageOwnedOnce(queue); !status.ok()) {
     return absl::Status(status.code(),
                         absl::StrCat("after recovery: ", status.message()));
   }
@@ -209,7 +176,7 @@ absl::Status CheckAfterSenderDeath(void* region, const QueueConfig& config,
     }
     others.push_back(*std::move(other));
   }
-  if (absl::Status status = CheckOwnership(queue); !status.ok()) return status;
+  if (absl::Status status = testing::CheckEveryMessageOwnedOnce(queue); !status.ok()) return status;
   return absl::OkStatus();
 }
 
@@ -296,7 +263,7 @@ TEST(QueueDeathTest, SenderDiesMidSendWhileRingWraps) {
     const LocklessQueue queue = AttachOrDie(region, config);
     absl::StatusOr<Sender> sender = queue.MakeSender();
     if (!sender.ok()) return sender.status();
-    if (absl::Status status = CheckOwnership(queue); !status.ok()) {
+    if (absl::Status status = testing::CheckEveryMessageOwnedOnce(queue); !status.ok()) {
       return status;
     }
     if (sender->Send("check", 5) != SendResult::kOk) {
@@ -316,7 +283,7 @@ TEST(QueueDeathTest, SenderDiesMidSendWhileRingWraps) {
     const std::vector<std::string> expected(all.end() - config.queue_size,
                                             all.end());
     if (*read != expected) return absl::DataLossError("wrong messages");
-    return CheckOwnership(queue);
+    return testing::CheckEveryMessageOwnedOnce(queue);
   };
   ExpectSurvivesEveryDeath("sender dies mid-send while the ring wraps",
                            options);

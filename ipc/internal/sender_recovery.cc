@@ -111,7 +111,7 @@ namespace {
 
 using Clock = std::chrono::steady_clock;
 
-// Test only; written while single-threaded (see the header).
+// Test only; written while no other thread runs recovery (see the header).
 RecoveryPassObserver g_pass_observer = nullptr;
 
 void ObservePass(int pass) {

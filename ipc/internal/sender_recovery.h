@@ -43,7 +43,7 @@ bool SenderSlotClaimable(const RegionView& region, uint32_t slot);
 // TEST ONLY (the interleaving explorer). Called at the start of every
 // recovery and before every accounting pass, with the pass number (0 for the
 // start), so a test can schedule other processes between passes. Set only
-// while the process is single-threaded; nullptr (default) turns it off.
+// while no other thread runs recovery; nullptr (default) turns it off.
 using RecoveryPassObserver = void (*)(int pass);
 void SetRecoveryPassObserver(RecoveryPassObserver observer);
 
