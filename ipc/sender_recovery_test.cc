@@ -1,9 +1,8 @@
 // Recovery when several senders die at once while others keep sending, are
 // stopped mid-send, or die during the recovery itself. Each test builds the
 // situation with real threads owning real sender slots (a thread that exits
-// holding its slot is marked FUTEX_OWNER_DIED by the kernel) and emulates the
-// mid-send steps of Send (lockless_queue.cc, steps a-d) by writing the same
-// words in the same order. Regression tests for the failures found with real
+// holding its slot is marked FUTEX_OWNER_DIED by the kernel) and puts them
+// mid-send with testing/send_steps.h. Regression tests for the failures found with real
 // processes against the first recovery (see each test).
 #include <algorithm>
 #include <atomic>
@@ -18,6 +17,7 @@
 #include "ipc/lockless_queue.h"
 #include "testing/queue_invariants.h"
 #include "testing/queue_memory.h"
+#include "testing/send_steps.h"
 #include "testing/sender_thread.h"
 
 namespace lockless {
@@ -26,6 +26,12 @@ namespace {
 using internal::RecoveryReport;
 using internal::RegionView;
 using ::lockless::testing::CheckEveryMessageOwnedOnce;
+using ::lockless::testing::Intent;
+using ::lockless::testing::NextQueueIndex;
+using ::lockless::testing::PublishIntent;
+using ::lockless::testing::RaceForOneIndexThenLap;
+using ::lockless::testing::RecordIntent;
+using ::lockless::testing::ResumeIntent;
 using ::lockless::testing::SenderThread;
 
 QueueConfig FourSlotConfig(uint32_t num_senders) {
@@ -35,66 +41,6 @@ QueueConfig FourSlotConfig(uint32_t num_senders) {
   config.queue_size = 4;
   config.message_data_size_bytes = 16;
   return config;
-}
-
-// What a sender records in steps a-c of Send before its ring CAS.
-struct Intent {
-  uint32_t slot;
-  QueueIndex queue_index;
-  Index publish;
-  Index to_replace;
-};
-
-QueueIndex NextQueueIndex(const LocklessQueue& queue) {
-  const QueueIndex latest = queue.LatestQueueIndex();
-  return latest.valid() ? latest.Increment()
-                        : queue.MakeQueueIndex(0);
-}
-
-// Steps a-c for queue index `q` on `slot`, having read `to_replace` from the
-// ring (possibly a while ago: that is how a stale intent arises).
-Intent RecordIntent(const RegionView& region, uint32_t slot, QueueIndex q,
-                    Index to_replace) {
-  internal::SenderSlot* const sender = region.sender(slot);
-  const Index scratch = sender->scratch_index.Load();
-  const Intent intent{slot, q, Index(q, scratch.message_index()), to_replace};
-  sender->scratch_index.Store(intent.publish);
-  region.message(scratch.message_index())->header.queue_index.Store(q);
-  sender->to_replace.Store(to_replace);
-  return intent;
-}
-
-// Steps a-c having just read the ring slot for `q`.
-Intent RecordIntent(const RegionView& region, uint32_t slot, QueueIndex q) {
-  return RecordIntent(region, slot, q, region.ring(q.Wrapped())->Load());
-}
-
-// Step d: the ring CAS. False if the slot moved on.
-bool Publish(const RegionView& region, const Intent& intent) {
-  Index expected = intent.to_replace;
-  return region.ring(intent.queue_index.Wrapped())
-      ->CompareAndExchangeStrong(&expected, intent.publish);
-}
-
-// What a stalled sender does when it resumes: after a successful CAS, steps
-// f-g; after a failed one, clears its intent (its retry is not emulated).
-void Resume(const RegionView& region, const Intent& intent, bool published) {
-  internal::SenderSlot* const sender = region.sender(intent.slot);
-  if (published) {
-    QueueIndex expected = intent.queue_index;
-    region.header()->next_queue_index.CompareAndExchangeStrong(
-        &expected, intent.queue_index.Increment());
-    sender->scratch_index.Store(intent.to_replace);
-  }
-  sender->to_replace.Invalidate();
-}
-
-void SendOn(SenderThread& thread, int count) {
-  thread.Run([count](Sender& sender) {
-    for (int i = 0; i < count; ++i) {
-      ASSERT_EQ(sender.Send(&i, sizeof(i)), SendResult::kOk);
-    }
-  });
 }
 
 // Runs recovery directly, under the setup lock, to see its report.
@@ -152,16 +98,16 @@ TEST(SenderRecoveryTest, StaleIntentOfAStalledSenderDoesNotFoolRecovery) {
   SenderThread d(queue), d2(queue), l(queue);
   ASSERT_TRUE(d.status().ok() && d2.status().ok() && l.status().ok());
 
-  SendOn(d, 7);  // Indices 0..6.
+  d.SendNumbered(7);  // Indices 0..6.
   const QueueIndex seven = queue.MakeQueueIndex(7);
   const Index seen_by_l = region.ring(seven.Wrapped())->Load();
-  SendOn(d, 1);  // D publishes 7 and takes seen_by_l's message.
+  d.SendNumbered(1);  // D publishes 7 and takes seen_by_l's message.
   const Intent stale = RecordIntent(region, l.slot(), seven, seen_by_l);
   const QueueIndex eight = queue.MakeQueueIndex(8);
   RecordIntent(region, d.slot(), eight);
   d.Die();
   const Intent winner = RecordIntent(region, d2.slot(), eight);
-  ASSERT_TRUE(Publish(region, winner));
+  ASSERT_TRUE(PublishIntent(region, winner));
   d2.Die();
 
   {
@@ -173,28 +119,10 @@ TEST(SenderRecoveryTest, StaleIntentOfAStalledSenderDoesNotFoolRecovery) {
     EXPECT_EQ(region.sender(d2.slot())->scratch_index.Load(),
               winner.to_replace);
   }
-  ASSERT_FALSE(Publish(region, stale));  // L resumes: its CAS fails.
-  Resume(region, stale, /*published=*/false);
+  ASSERT_FALSE(PublishIntent(region, stale));  // L resumes: its CAS fails.
+  ResumeIntent(region, stale, /*published=*/false);
   l.Release();
   ExpectHealthy(queue);
-}
-
-// Builds the race most recoveries meet: `winner` and `loser` both read the
-// ring slot of index q and recorded intents; `winner`'s CAS went in, then
-// both stopped. Then another sender laps the ring, so the slot no longer
-// says who won q. Returns {winner's intent, loser's intent}.
-std::pair<Intent, Intent> RaceForOneIndexThenLap(const LocklessQueue& queue,
-                                                 SenderThread& winner,
-                                                 SenderThread& loser,
-                                                 SenderThread& lapper) {
-  const RegionView& region = queue.region();
-  SendOn(lapper, 5);
-  const QueueIndex q = NextQueueIndex(queue);
-  const Intent lost = RecordIntent(region, loser.slot(), q);
-  const Intent won = RecordIntent(region, winner.slot(), q);
-  EXPECT_TRUE(Publish(region, won));
-  SendOn(lapper, static_cast<int>(queue.config().queue_size));
-  return {won, lost};
 }
 
 // Failure 1: two dead slots with the same to_replace, the second owner
@@ -258,7 +186,7 @@ TEST(SenderRecoveryTest, StoppedSenderWithStaleIntentDoesNotBlockRecovery) {
     absl::StatusOr<Sender> sender = queue.MakeSender();
     ASSERT_TRUE(sender.ok()) << sender.status();
   }
-  Resume(queue.region(), lost, /*published=*/false);
+  ResumeIntent(queue.region(), lost, /*published=*/false);
   stopped.Release();
   lapper.Release();
   ExpectHealthy(queue);
@@ -298,7 +226,7 @@ TEST(SenderRecoveryTest, DeadSenderWaitingOnAStoppedOneStaysPending) {
         << none.status();
   }
 
-  Resume(queue.region(), won, /*published=*/true);
+  ResumeIntent(queue.region(), won, /*published=*/true);
   const RecoveryReport later = RecoverNow(queue, std::chrono::seconds(10));
   EXPECT_EQ(later.recovered, 1);
   EXPECT_EQ(later.pending, 0);
@@ -373,7 +301,7 @@ TEST(SenderRecoveryTest, SenderOutlivingItsThreadIsRefused) {
       *LocklessQueue::Attach(memory.data(), memory.size_bytes(), config);
   SenderThread first(queue);
   ASSERT_TRUE(first.status().ok());
-  SendOn(first, 3);
+  first.SendNumbered(3);
   Sender* const orphan = first.Die();
   ASSERT_NE(orphan, nullptr);
   EXPECT_EQ(orphan->Send("x", 1), SendResult::kNotOwner);  // Slot dead.
@@ -388,7 +316,7 @@ TEST(SenderRecoveryTest, SenderOutlivingItsThreadIsRefused) {
   EXPECT_EQ(queue.LatestQueueIndex(), latest);  // Nothing published.
   // Destroying it here (not its thread, not the owner) releases nothing.
   orphan->~Sender();
-  SendOn(second, 5);
+  second.SendNumbered(5);
   EXPECT_TRUE(CheckEveryMessageOwnedOnce(queue).ok());
   second.Release();
   ExpectHealthy(queue);

@@ -1,5 +1,7 @@
 #include "testing/sender_thread.h"
 
+#include <cstdlib>
+
 namespace lockless {
 namespace testing {
 
@@ -52,6 +54,14 @@ void SenderThread::Post(Command command) {
 void SenderThread::Run(std::function<void(Sender&)> work) {
   work_ = std::move(work);
   Post(Command::kRun);
+}
+
+void SenderThread::SendNumbered(int count) {
+  Run([count](Sender& sender) {
+    for (int i = 0; i < count; ++i) {
+      if (sender.Send(&i, sizeof(i)) != SendResult::kOk) std::abort();
+    }
+  });
 }
 
 Sender* SenderThread::Die() {

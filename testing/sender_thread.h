@@ -45,6 +45,8 @@ class SenderThread {
 
   // Runs `work` with the Sender on its owning thread.
   void Run(std::function<void(Sender&)> work);
+  // Sends `count` messages (an int each, 0..count-1); aborts on a failure.
+  void SendNumbered(int count);
   // The thread exits holding the slot, as if killed: the kernel marks the
   // slot FUTEX_OWNER_DIED. Returns the abandoned Sender (still an object,
   // usable to check that it is refused).
