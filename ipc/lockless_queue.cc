@@ -323,7 +323,7 @@ SendResult Sender::Send(const void* data, size_t length, MessageInfo* info) {
 SendResult Sender::Send(size_t length, MessageInfo* info) {
   if (length > max_size()) return SendResult::kMessageTooLarge;
   // One relaxed load of the slot's owner word (a line this send writes
-  // anyway) and of the cached thread id: see RobustMutex::IsLockedByMe.
+  // anyway) and one thread-local load: see RobustMutex::IsLockedByMe.
   if (!region_.sender(slot_)->ownership.IsLockedByMe()) {
     return SendResult::kNotOwner;
   }

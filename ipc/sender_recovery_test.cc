@@ -4,6 +4,9 @@
 // holding its slot is marked FUTEX_OWNER_DIED by the kernel) and puts them
 // mid-send with testing/send_steps.h. Regression tests for the failures found with real
 // processes against the first recovery (see each test).
+#include <sys/wait.h>
+#include <unistd.h>
+
 #include <algorithm>
 #include <atomic>
 #include <chrono>
@@ -335,6 +338,29 @@ TEST(SenderRecoveryTest, SenderUsedFromAnotherThreadIsRefused) {
     EXPECT_EQ(sender->Send("x", 1), SendResult::kNotOwner);
     EXPECT_EQ(sender->data(), nullptr);
   }).join();
+  EXPECT_FALSE(queue.LatestQueueIndex().valid());
+  EXPECT_EQ(sender->Send("x", 1), SendResult::kOk);
+}
+
+// A forked child inherits the parent's Sender object but not its slot: it is
+// refused there (else two processes would send through one slot).
+TEST(SenderRecoveryTest, SenderUsedInAForkedChildIsRefused) {
+  const QueueConfig config = FourSlotConfig(2);
+  testing::QueueMemory memory(config);
+  const LocklessQueue queue =
+      *LocklessQueue::Attach(memory.data(), memory.size_bytes(), config);
+  absl::StatusOr<Sender> sender = queue.MakeSender();
+  ASSERT_TRUE(sender.ok());
+  const pid_t child = fork();
+  ASSERT_GE(child, 0);
+  if (child == 0) {
+    const bool refused = sender->Send("x", 1) == SendResult::kNotOwner &&
+                         sender->data() == nullptr;
+    _exit(refused ? 0 : 1);
+  }
+  int status = 0;
+  ASSERT_EQ(waitpid(child, &status, 0), child);
+  EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0);
   EXPECT_FALSE(queue.LatestQueueIndex().valid());
   EXPECT_EQ(sender->Send("x", 1), SendResult::kOk);
 }

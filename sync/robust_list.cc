@@ -24,6 +24,9 @@
 
 namespace lockless {
 namespace internal {
+
+__thread pid_t tls_locker_tid = 0;
+
 namespace {
 
 static_assert(sizeof(void*) == sizeof(uintptr_t));
@@ -54,6 +57,9 @@ void OnForkChild() {
   // Relaxed: the child has a single thread right now, and later threads are
   // ordered after this store by their creation.
   g_fork_generation.fetch_add(1, std::memory_order_relaxed);
+  // Eagerly, not on next use: LockerTidOrZero() must never name the parent's
+  // thread in the child (a parent's Sender used there must be refused).
+  if (tls_locker_tid != 0) tls_locker_tid = SysGetTid();
 }
 
 inline void* Strip(void* entry) {
@@ -116,6 +122,7 @@ void InitializeThreadState() {
         "share it");
   }
   tls_state.tid = SysGetTid();
+  tls_locker_tid = tls_state.tid;
   tls_state.head = head;
   tls_state.fork_generation = generation;
 }

@@ -80,6 +80,14 @@ const ThreadRobustState& CurrentThreadRobustState();
 // The calling thread's kernel thread id (cached; a syscall on first use).
 inline pid_t CurrentTid() { return CurrentThreadRobustState().tid; }
 
+// The calling thread's tid once it has used the robust list (locked or
+// unlocked any RobustMutex), else 0; refreshed in a fork() child. One
+// thread-local load, no call: for ownership checks on hot paths, where 0 is
+// the right answer (a thread that never locked a RobustMutex owns none).
+// Defined in robust_list.cc; written only by its own thread.
+extern __thread pid_t tls_locker_tid;
+inline pid_t LockerTidOrZero() { return tls_locker_tid; }
+
 // The entry address handed to the kernel for a node whose `next` field is at
 // `next_field` (primary address): next_field + the test offset. Untagged.
 void* RobustEntryFor(void* next_field);

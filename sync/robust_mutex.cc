@@ -208,10 +208,4 @@ void RobustMutex::Unlock() {
   internal::RobustListClearPending();
 }
 
-bool RobustMutex::IsLockedByMe() const {
-  // Relaxed: see the header; exact for the owner (its own store).
-  return OwnerTid(futex.load(std::memory_order_relaxed)) ==
-         internal::CurrentTid();
-}
-
 }  // namespace lockless

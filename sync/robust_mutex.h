@@ -103,8 +103,14 @@ struct RobustMutex {
   void Unlock();
 
   // Whether the calling thread owns the mutex. A relaxed read: exact for the
-  // owner itself, only a snapshot for others (which always get false).
-  bool IsLockedByMe() const;
+  // owner itself, only a snapshot for others (which always get false). Two
+  // loads (the word and a thread-local), no syscall, no call: hot-path safe.
+  bool IsLockedByMe() const {
+    const pid_t me = internal::LockerTidOrZero();
+    // Relaxed: only this thread ever stores its own tid into the word, and
+    // it reads its own stores in order; any other value means "not me".
+    return me != 0 && OwnerTid(futex.load(std::memory_order_relaxed)) == me;
+  }
 
   // Relaxed read of the futex word, for inspection and printing only.
   uint32_t RawOwnerWord() const {
