@@ -2,8 +2,10 @@
 // stopped mid-send, or die during the recovery itself. Each test builds the
 // situation with real threads owning real sender slots (a thread that exits
 // holding its slot is marked FUTEX_OWNER_DIED by the kernel) and puts them
-// mid-send with testing/send_steps.h. Regression tests for the failures found with real
-// processes against the first recovery (see each test).
+// mid-send with testing/send_steps.h. Regression tests for the failures found
+// with real processes against the first recovery (see each test).
+#include "ipc/internal/sender_recovery.h"
+
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -16,7 +18,6 @@
 
 #include "gtest/gtest.h"
 #include "ipc/internal/queue_layout.h"
-#include "ipc/internal/sender_recovery.h"
 #include "ipc/lockless_queue.h"
 #include "testing/queue_invariants.h"
 #include "testing/queue_memory.h"
@@ -73,9 +74,9 @@ void ExpectHealthy(const LocklessQueue& queue) {
   for (uint32_t i = 0; i < sends; ++i) {
     MessageInfo info;
     const std::string payload = "after " + std::to_string(i);
-    ASSERT_EQ(senders[i % senders.size()].Send(payload.data(), payload.size(),
-                                               &info),
-              SendResult::kOk);
+    ASSERT_EQ(
+        senders[i % senders.size()].Send(payload.data(), payload.size(), &info),
+        SendResult::kOk);
     char buffer[16];
     MessageInfo read;
     ASSERT_EQ(queue.Read(info.queue_index, &read, buffer, sizeof(buffer)),
@@ -143,8 +144,7 @@ TEST(SenderRecoveryTest, SenderDyingDuringRecoveryIsRecoveredToo) {
   SenderThread winner(queue), loser(queue), lapper(queue);
   ASSERT_TRUE(winner.status().ok() && loser.status().ok() &&
               lapper.status().ok());
-  const auto [won, lost] =
-      RaceForOneIndexThenLap(queue, winner, loser, lapper);
+  const auto [won, lost] = RaceForOneIndexThenLap(queue, winner, loser, lapper);
   winner.Die();
 
   g_dies_at_first_pass = &loser;
@@ -240,12 +240,13 @@ TEST(SenderRecoveryTest, DeadSenderWaitingOnAStoppedOneStaysPending) {
   ExpectHealthy(queue);
 }
 
-// Failure 4: with 2^20 ring slots (60000 with 32-bit entries), one live sender in a tight loop and one
-// dead sender, the first recovery took 175 s (it wanted a scan during which
-// no live sender moved). Now it accumulates marks over passes that tolerate
-// movement; the dead sender's slot has been lapped, so accounting is needed.
-// The bound on passes is loose on purpose (a pass can miss a message that
-// moves under it, never see a false one); the times are in the benchmark.
+// Failure 4: with 2^20 ring slots (60000 with 32-bit entries), one live sender
+// in a tight loop and one dead sender, the first recovery took 175 s (it wanted
+// a scan during which no live sender moved). Now it accumulates marks over
+// passes that tolerate movement; the dead sender's slot has been lapped, so
+// accounting is needed. The bound on passes is loose on purpose (a pass can
+// miss a message that moves under it, never see a false one); the times are in
+// the benchmark.
 TEST(SenderRecoveryTest, BigRingWithABusySenderRecoversInFewPasses) {
   QueueConfig config;
   config.num_watchers = 1;

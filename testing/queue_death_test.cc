@@ -147,7 +147,8 @@ absl::Status CheckAfterSenderDeath(void* region, const QueueConfig& config,
   const LocklessQueue queue = AttachOrDie(region, config);
   absl::StatusOr<Sender> sender = queue.MakeSender();
   if (!sender.ok()) return sender.status();
-  if (absl::Status status = testing::CheckEveryMessageOwnedOnce(queue); !status.ok()) {
+  if (absl::Status status = testing::CheckEveryMessageOwnedOnce(queue);
+      !status.ok()) {
     return absl::Status(status.code(),
                         absl::StrCat("after recovery: ", status.message()));
   }
@@ -178,7 +179,9 @@ absl::Status CheckAfterSenderDeath(void* region, const QueueConfig& config,
     }
     others.push_back(*std::move(other));
   }
-  if (absl::Status status = testing::CheckEveryMessageOwnedOnce(queue); !status.ok()) return status;
+  if (absl::Status status = testing::CheckEveryMessageOwnedOnce(queue);
+      !status.ok())
+    return status;
   return absl::OkStatus();
 }
 
@@ -269,7 +272,8 @@ TEST(QueueDeathTest, SenderDiesMidSendWhileRingWraps) {
     const LocklessQueue queue = AttachOrDie(region, config);
     absl::StatusOr<Sender> sender = queue.MakeSender();
     if (!sender.ok()) return sender.status();
-    if (absl::Status status = testing::CheckEveryMessageOwnedOnce(queue); !status.ok()) {
+    if (absl::Status status = testing::CheckEveryMessageOwnedOnce(queue);
+        !status.ok()) {
       return status;
     }
     if (sender->Send("check", 5) != SendResult::kOk) {
@@ -364,8 +368,7 @@ TEST(QueueDeathTest, SenderDiesMidZeroCopySends) {
     for (int i = 0; i < 2; ++i) {
       const std::string data = payload(i);
       // volatile: one traced store per word, whatever the optimiser likes.
-      volatile uint64_t* words =
-          static_cast<volatile uint64_t*>(sender.data());
+      volatile uint64_t* words = static_cast<volatile uint64_t*>(sender.data());
       for (size_t w = 0; w < kWords; ++w) {
         uint64_t word;
         std::memcpy(&word, &data[w * sizeof(word)], sizeof(word));

@@ -23,9 +23,9 @@ absl::Status CheckEveryMessageOwnedOnce(const LocklessQueue& queue) {
   for (uint32_t s = 0; s < region.config().num_senders; ++s) {
     const internal::SenderSlot* slot = region.sender(s);
     if (slot->to_replace.Load().valid()) {
-      return absl::DataLossError(absl::StrCat(
-          "sender ", s, " still has a replacement in flight: ",
-          slot->to_replace.Load().DebugString()));
+      return absl::DataLossError(
+          absl::StrCat("sender ", s, " still has a replacement in flight: ",
+                       slot->to_replace.Load().DebugString()));
     }
     const Index scratch = slot->scratch_index.Load();
     if (!region.NamesMessage(scratch)) {

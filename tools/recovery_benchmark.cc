@@ -7,13 +7,14 @@
 // For each ring size, two situations, each built fresh --repeats times with
 // real threads (a thread that exits holding its slot is marked dead by the
 // kernel) and Send's steps written one by one (testing/send_steps.h):
-//   from-slot   one sender died after recording its intent, before its CAS;
-//               a busy sender then won that index. Decided from the dead
-//               sender's own target ring slot (no ring scan).
-//   accounting  two senders raced for one index (the winner's CAS went in),
+//   in-slot     one sender died right after its ring CAS, before taking the
+//               replaced message: its message still sits in its slot, which
+//               decides it without a ring scan (unless the busy sender laps
+//               the ring before MakeSender looks, as it may on small rings).
+//   lapped      two senders raced for one index (the winner's CAS went in),
 //               both died, and the ring was lapped since, so the slot says
-//               nothing: decided by scanning the ring while the busy sender
-//               keeps publishing.
+//               nothing: decided by accounting, scanning the ring while the
+//               busy sender keeps publishing.
 // The busy sender runs on its own thread throughout the timed MakeSender.
 // Prints min / median / max MakeSender wall time per cell.
 #include <algorithm>
@@ -75,7 +76,7 @@ class BusySender {
   std::thread thread_;
 };
 
-enum class Situation { kFromSlot, kAccounting };
+enum class Situation { kInSlot, kLapped };
 
 // Builds `situation` on a fresh channel with `queue_size` slots, then times
 // one MakeSender while a busy sender publishes. Returns seconds, or a
@@ -94,10 +95,11 @@ double TimeOneRecovery(uint32_t queue_size, Situation situation) {
   BusySender busy(queue);
   {
     SenderThread first(queue), second(queue), lapper(queue);
-    if (situation == Situation::kFromSlot) {
+    if (situation == Situation::kInSlot) {
       lapper.SendNumbered(5);
-      testing::RecordIntent(queue.region(), first.slot(),
-                            testing::NextQueueIndex(queue));
+      const testing::Intent intent = testing::RecordIntent(
+          queue.region(), first.slot(), testing::NextQueueIndex(queue));
+      if (!testing::PublishIntent(queue.region(), intent)) return -1;
       first.Die();
     } else {
       testing::RaceForOneIndexThenLap(queue, first, second, lapper);
@@ -147,7 +149,7 @@ int Main() {
   int failures = 0;
   for (const uint32_t ring : rings) {
     for (const Situation situation :
-         {Situation::kFromSlot, Situation::kAccounting}) {
+         {Situation::kInSlot, Situation::kLapped}) {
       std::vector<double> times;
       for (int r = 0; r < FLAGS_repeats; ++r) {
         const double seconds = TimeOneRecovery(ring, situation);
@@ -159,12 +161,11 @@ int Main() {
       }
       if (times.empty()) continue;
       std::sort(times.begin(), times.end());
-      absl::PrintF("%-10u %-11s %9s %9s %9s\n", ring,
-                   situation == Situation::kFromSlot ? "from-slot"
-                                                     : "accounting",
-                   Milliseconds(times.front()),
-                   Milliseconds(times[times.size() / 2]),
-                   Milliseconds(times.back()));
+      absl::PrintF(
+          "%-10u %-11s %9s %9s %9s\n", ring,
+          situation == Situation::kInSlot ? "in-slot" : "lapped",
+          Milliseconds(times.front()), Milliseconds(times[times.size() / 2]),
+          Milliseconds(times.back()));
       std::fflush(stdout);
     }
   }

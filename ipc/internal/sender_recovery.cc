@@ -17,9 +17,9 @@
 //   a. scratch_index := S = Index(q, own message)   (what we will publish)
 //   b. own message's header queue index := q
 //   c. to_replace := T, the ring entry read for q - queue_size
-//   d. CAS ring[q % queue_size]: T -> S             (fails: to_replace := invalid)
+//   d. CAS ring[q % queue_size]: T -> S   (on failure: to_replace := invalid)
 //   e. CAS next_queue_index forward
-//   f. scratch_index := T                           (the replaced one is ours)
+//   f. scratch_index := T                 (the replaced one is ours)
 //   g. to_replace := invalid
 // Ownership invariant: every message is owned by exactly one ring slot or one
 // sender. A sender owns S's message until d succeeds and T's message from then
@@ -35,18 +35,22 @@
 //            only its owner could give it away, and the owner is dead.
 //
 // State 3, decided from the target slot. Let E be ring[q % queue_size] now
-// (the dead sender's d can no longer happen, and a slot only moves forward,
-// one lap per successful CAS, so each fact below is permanent):
-//   3a. E == S: d happened. Owns T's message: scratch_index := T, then clear
-//       T (Send's own f, g; a death between them leaves state 2).
-//   3b. E == T: d never happened (had it, the slot would hold S or a later
-//       lap). Owns S's message: clear T.
-//   3c. E was published for q but is not S: another sender won q, so d never
-//       happened (its expected value is gone). Owns S's message: clear T.
-//   3d. E is a later lap: the slot says nothing about who won q. Accounting.
-// 3a-3c need no other sender to move and cannot be fooled by one.
+// (the dead sender's d can no longer happen):
+//   3a. E == S: d happened (S's message is in the ring, and only its owner
+//       can have put it there). Owns T's message: scratch_index := T, then
+//       clear T (Send's own f, g; a death between them leaves state 2).
+//   3b. E == T: d never happened (had it, T's message would be its own, out
+//       of the ring for good). Owns S's message: clear T.
+//   3c. Anything else: the slot moved on, and who won q is not written
+//       there. Accounting.
+// 3a and 3b rest on who may put a message into the ring, not on the slot's
+// lap, so they hold even after the 32-bit queue index wrapped (or, with
+// 16-bit entries, aliased) while the sender lay dead. "E was published for q
+// but is not S, so another sender won" would not: after a full wrap of the
+// counter the slot holds q's bits again. Such cases go to accounting too.
+// Neither needs any other sender to move, nor can one fool it.
 //
-// 3d, accounting. Start an epoch with the set of dead senders known now, and
+// 3c, accounting. Start an epoch with the set of dead senders known now, and
 // mark every message seen in a place that only ever holds messages in
 // circulation, i.e. never the O of a sender dead since before the epoch:
 //   - every ring slot (O left the ring, if ever, before its owner died);
@@ -61,7 +65,7 @@
 //     d happened and it took T's message. A to_replace without that proof may
 //     be stale (recorded before a CAS that will fail) and name a dead
 //     sender's O: counting it is how a live sender fooled the old recovery.
-// Then, for each 3d sender: C is eventually marked and O never is. S's
+// Then, for each 3c sender: C is eventually marked and O never is. S's
 // message marked -> d happened (as 3a); T's message marked -> it did not
 // (as 3b); both marked -> the region is corrupted (DataLoss). Each decision
 // marks the decided O too, which can decide another dead sender that raced
@@ -76,7 +80,7 @@
 //
 // Progress. With no live sender, one pass sees everything, and a dependency
 // chain cannot cycle (along it the intended queue index never decreases and
-// strictly increases at a sender that published), so an undecided 3d sender
+// strictly increases at a sender that published), so an undecided 3c sender
 // after a complete pass means corruption: DataLoss. With live senders, C is
 // marked as soon as a pass sees it at rest, except when C is held by a live
 // sender stopped between its d and f whose slot has since been lapped (its
@@ -84,9 +88,9 @@
 // reported pending, keeps its mark, and is never handed out until a later
 // recovery decides it. No decision ever waits for a live sender to move.
 //
-// Cost: 3a-3c read one ring slot per dead sender. A 3d epoch reads the ring
-// once per pass (sequential loads; ~1 ms per 2^20 slots) and usually needs
-// one or two passes.
+// Cost: 3a and 3b read one ring slot per dead sender. A 3c epoch reads the
+// ring once per pass (sequential loads; ~1 ms per 2^20 slots) and usually
+// needs one or two passes.
 //
 // Finally next_queue_index is advanced past any slot a dead sender published
 // without advancing it, so LatestQueueIndex() is exact again.
@@ -154,10 +158,11 @@ void AbandonReplacement(SenderSlot* slot) { slot->to_replace.Invalidate(); }
 // The full queue index a sender slot's scratch_index was written for, given
 // `next` (next_queue_index, or 0 if invalid, loaded after that scratch_index
 // was written). With 32 queue-index bits per entry it is stored whole. With
-// 16 bits it is the latest index at or before `next` carrying those bits,
-// unless another 2^16 sends happened since (the documented aliasing risk of
-// 16-bit entries); nullopt when even that does not fit (near the wrap point):
-// the caller then falls back to accounting, which needs no index.
+// 16 bits it is the latest index at or before `next` carrying those bits
+// (wrong if another 2^16 sends happened since; nullopt when even that does
+// not fit, near the wrap point). A wrong index only points at a slot that
+// proves nothing, which sends the decision to accounting: 3a, 3b and the
+// proof of a live sender's publish hold whatever slot they look at.
 std::optional<QueueIndex> IntendedQueueIndex(Index scratch, QueueIndex next) {
   const uint32_t queue_size = next.queue_size();
   if (Index::kQueueIndexMask == ~uint32_t{0}) {
@@ -183,7 +188,7 @@ QueueIndex NextOrZero(const RegionView& region) {
 
 enum class Outcome { kPublished, kNotPublished, kUnknown };
 
-// State 3a-3d above: what the dead sender's target ring slot says.
+// States 3a-3c above: what the dead sender's target ring slot says.
 Outcome DecideFromTargetSlot(const RegionView& region, const SlotWords& words) {
   const std::optional<QueueIndex> intended =
       IntendedQueueIndex(words.scratch_index, NextOrZero(region));
@@ -193,8 +198,7 @@ Outcome DecideFromTargetSlot(const RegionView& region, const SlotWords& words) {
   const Index entry = region.ring(intended->Wrapped())->Load();
   if (entry == words.scratch_index) return Outcome::kPublished;  // 3a
   if (entry == words.to_replace) return Outcome::kNotPublished;  // 3b
-  if (entry.IsPlausible(*intended)) return Outcome::kNotPublished;  // 3c
-  return Outcome::kUnknown;  // 3d
+  return Outcome::kUnknown;                                      // 3c
 }
 
 // Whether a live (or just-died) sender's to_replace is provably its own: its
@@ -254,8 +258,7 @@ class Recovery {
       if (pass > 0 && Clock::now() >= deadline) break;
       ObservePass(++pass);
       bool complete_view = true;
-      if (absl::Status status = MarkCirculation(&complete_view);
-          !status.ok()) {
+      if (absl::Status status = MarkCirculation(&complete_view); !status.ok()) {
         return status;
       }
       absl::StatusOr<bool> progress = DecideByAccounting();
@@ -278,7 +281,7 @@ class Recovery {
 
  private:
   // Adds every sender that died since the last call to the dead set and
-  // decides what it can from its own slot (states 1, 2, 3a-3c); the rest
+  // decides what it can from its own slot (states 1, 2, 3a, 3b); the rest
   // joins undecided_. Returns whether the dead set grew.
   absl::StatusOr<bool> AdmitNewlyDead() {
     bool grew = false;
@@ -349,11 +352,14 @@ class Recovery {
         if (!IsUndecided(s)) Mark(ReadDeadSlot(slot).scratch_index);
         continue;
       }
-      // A free slot keeps the scratch message of its last owner; a live one
-      // owns its scratch or has just published it.
+      // State first: a slot seen free stays free (claims need the setup
+      // lock), so the scratch read after it is final. A free slot keeps the
+      // scratch message of its last owner; a live one owns its scratch or
+      // has just published it.
+      const bool free = StateOf(slot) == SlotState::kFree;
       // acquire: pairs with the sender's release store of it.
       Mark(slot->scratch_index.Load());
-      if (StateOf(slot) == SlotState::kFree) continue;
+      if (free) continue;
       *complete_view = false;
       if (const std::optional<uint32_t> taken =
               ProvenReplacedMessage(region_, slot)) {
