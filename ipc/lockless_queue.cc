@@ -295,7 +295,7 @@ Sender::Sender(const RegionView& region, uint32_t slot)
 }
 
 void* Sender::data() {
-  if (!region_.sender(slot_)->ownership.IsLockedByMe()) return nullptr;
+  if (!ownership_.HeldByCaller()) return nullptr;
   return ScratchData();
 }
 
@@ -313,9 +313,7 @@ size_t Sender::max_size() const {
 
 SendResult Sender::Send(const void* data, size_t length, MessageInfo* info) {
   if (length > max_size()) return SendResult::kMessageTooLarge;
-  if (!region_.sender(slot_)->ownership.IsLockedByMe()) {
-    return SendResult::kNotOwner;
-  }
+  if (!ownership_.HeldByCaller()) return SendResult::kNotOwner;
   std::memcpy(ScratchData(), data, length);
   return Publish(length, info);
 }
@@ -323,10 +321,8 @@ SendResult Sender::Send(const void* data, size_t length, MessageInfo* info) {
 SendResult Sender::Send(size_t length, MessageInfo* info) {
   if (length > max_size()) return SendResult::kMessageTooLarge;
   // One relaxed load of the slot's owner word (a line this send writes
-  // anyway) and one thread-local load: see RobustMutex::IsLockedByMe.
-  if (!region_.sender(slot_)->ownership.IsLockedByMe()) {
-    return SendResult::kNotOwner;
-  }
+  // anyway) and one thread-local load: see HeldLock::HeldByCaller.
+  if (!ownership_.HeldByCaller()) return SendResult::kNotOwner;
   return Publish(length, info);
 }
 

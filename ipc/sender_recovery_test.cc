@@ -6,12 +6,16 @@
 // with real processes against the first recovery (see each test).
 #include "ipc/internal/sender_recovery.h"
 
+#include <signal.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 #include <algorithm>
 #include <atomic>
 #include <chrono>
+#include <cstdio>
+#include <cstring>
+#include <functional>
 #include <string>
 #include <thread>
 #include <vector>
@@ -365,6 +369,266 @@ TEST(SenderRecoveryTest, SenderUsedInAForkedChildIsRefused) {
   EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0);
   EXPECT_FALSE(queue.LatestQueueIndex().valid());
   EXPECT_EQ(sender->Send("x", 1), SendResult::kOk);
+}
+
+// ---------------------------------------------------------------------------
+// Found by the adversarial review of the new recovery; each failed on its
+// first version.
+
+// Runs `body` in a forked child and returns its wait status, so that a crash
+// (abort, SIGFPE, SIGSEGV) fails one test instead of the whole binary.
+int StatusOfChild(const std::function<void()>& body) {
+  std::fflush(nullptr);
+  const pid_t child = fork();
+  if (child == 0) {
+    alarm(20);
+    body();
+    _exit(0);
+  }
+  int status = 0;
+  waitpid(child, &status, 0);
+  return status;
+}
+
+std::string DescribeStatus(int status) {
+  if (WIFSIGNALED(status)) {
+    return "killed by signal " + std::to_string(WTERMSIG(status)) + " (" +
+           strsignal(WTERMSIG(status)) + ")";
+  }
+  return "exited " + std::to_string(WEXITSTATUS(status));
+}
+
+// Found in review: a "another sender won q" decision is not permanent. A sender
+// publishes q (step d) and dies before taking the replaced message; nobody
+// makes a sender until 2^16 more messages went by. With 16-bit entries
+// (--config=index32) the target slot then holds the lap q + 2^16, published by
+// someone else, whose queue-index bits equal q's: the first version's shortcut
+// concluded "another sender won q", clears to_replace and leaves the dead
+// sender owning the message it published (which circulates), while the message
+// it took is owned by nobody. With 32-bit queue indices the same happens after
+// a full wrap (2^32 sends). Passes with 64-bit entries (the slot holds a later
+// lap: accounting).
+TEST(SenderRecoveryTest, PublishedDeadSenderAfterTwoToTheSixteenSends) {
+  const QueueConfig config = FourSlotConfig(3);
+  testing::QueueMemory memory(config);
+  const LocklessQueue queue =
+      *LocklessQueue::Attach(memory.data(), memory.size_bytes(), config);
+  const RegionView& region = queue.region();
+  SenderThread dead(queue), busy(queue);
+  ASSERT_TRUE(dead.status().ok() && busy.status().ok());
+  busy.SendNumbered(5);
+  const QueueIndex q = NextQueueIndex(queue);
+  const Intent intent = RecordIntent(region, dead.slot(), q);
+  ASSERT_TRUE(PublishIntent(region, intent));  // d happened ...
+  dead.Die();                                  // ... e, f, g did not.
+  busy.SendNumbered(1 << 16);                  // q + 1 .. q + 2^16.
+  busy.Release();
+  const Index target = region.ring(q.Wrapped())->Load();
+  ASSERT_NE(target.message_index(), intent.publish.message_index());
+  {
+    absl::StatusOr<Sender> sender = queue.MakeSender();
+    ASSERT_TRUE(sender.ok()) << sender.status();
+  }
+  // The dead sender published, so it owns the message it replaced.
+  EXPECT_EQ(region.sender(dead.slot())->scratch_index.Load(),
+            intent.to_replace);
+  EXPECT_TRUE(CheckEveryMessageOwnedOnce(queue).ok())
+      << CheckEveryMessageOwnedOnce(queue);
+}
+
+// Found in review: a crash on a corrupted region. A dead sender slot whose
+// to_replace was scribbled to a valid entry while its scratch_index still
+// carries the initial, all-ones queue-index bits (a slot that never sent).
+// With 32-bit queue indices IntendedQueueIndex accepted the all-ones value as
+// "legal" and returned QueueIndex::Invalid(), whose Wrapped() aborts
+// (LOCKLESS_DCHECK) or divides by queue_size 0 (SIGFPE in -c opt).
+// MakeSender must return (an error or a repaired slot), not crash.
+TEST(SenderRecoveryTest, ScribbledDeadSlotIsNotACrash) {
+  const QueueConfig config = FourSlotConfig(2);
+  testing::QueueMemory memory(config);
+  const LocklessQueue queue =
+      *LocklessQueue::Attach(memory.data(), memory.size_bytes(), config);
+  const RegionView& region = queue.region();
+  uint32_t slot = 0;
+  {
+    SenderThread never_sent(queue);
+    ASSERT_TRUE(never_sent.status().ok());
+    slot = never_sent.slot();
+    never_sent.Die();
+  }
+  region.sender(slot)->to_replace.Store(region.ring(1)->Load());  // Scribble.
+  const int status = StatusOfChild([&] {
+    absl::StatusOr<Sender> sender = queue.MakeSender();
+    std::fprintf(stderr, "MakeSender: %s\n",
+                 sender.status().ToString().c_str());
+  });
+  EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0)
+      << DescribeStatus(status);
+}
+
+// Found in review: the same all-ones scratch on a live slot (to_replace
+// scribbled) crashed the accounting pass as soon as any dead sender needed it.
+TEST(SenderRecoveryTest, ScribbledLiveSlotIsNotACrash) {
+  const QueueConfig config = FourSlotConfig(4);
+  testing::QueueMemory memory(config);
+  const LocklessQueue queue =
+      *LocklessQueue::Attach(memory.data(), memory.size_bytes(), config);
+  const RegionView& region = queue.region();
+  SenderThread idle(queue), winner(queue), loser(queue), lapper(queue);
+  ASSERT_TRUE(idle.status().ok() && winner.status().ok() &&
+              loser.status().ok() && lapper.status().ok());
+  RaceForOneIndexThenLap(queue, winner, loser, lapper);
+  winner.Die();  // Lapped: needs accounting.
+  region.sender(idle.slot())->to_replace.Store(region.ring(2)->Load());
+  const int status = StatusOfChild([&] {
+    RobustMutex& setup_lock = region.header()->setup_lock;
+    if (setup_lock.Lock() == LockResult::kError) _exit(2);
+    absl::StatusOr<RecoveryReport> report = internal::RecoverDeadSenders(
+        region, std::chrono::steady_clock::now() + std::chrono::seconds(1));
+    std::fprintf(stderr, "RecoverDeadSenders: %s\n",
+                 report.status().ToString().c_str());
+  });
+  EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0)
+      << DescribeStatus(status);
+  region.sender(idle.slot())->to_replace.Invalidate();
+}
+
+// Found in review: a release rule that identified a claim by thread id
+// only. A thread exits without destroying its Sender; the slot is recovered
+// and claimed by another thread, which then destroys the orphan (say, while
+// clearing a list of Senders). held_lock.h says a lock whose thread exited
+// "may not be unlocked from here", but the orphan's destructor saw
+// IsLockedByMe() and unlocked the new owner's claim: the new owner's own
+// Sender is then refused (kNotOwner) and the slot is free for a third
+// thread. (The same holds for an orphaned Watcher: the new registration is
+// silently dropped.)
+TEST(SenderRecoveryTest, OrphanDestroyedOnTheNewOwnersThread) {
+  const QueueConfig config = FourSlotConfig(1);
+  testing::QueueMemory memory(config);
+  const LocklessQueue queue =
+      *LocklessQueue::Attach(memory.data(), memory.size_bytes(), config);
+  SenderThread first(queue);
+  ASSERT_TRUE(first.status().ok());
+  Sender* const orphan = first.Die();
+  SenderThread second(queue);
+  ASSERT_TRUE(second.status().ok()) << second.status();
+  ASSERT_EQ(second.slot(), orphan->slot());
+  second.Run([orphan](Sender& mine) {
+    orphan->~Sender();
+    EXPECT_EQ(mine.Send("x", 1), SendResult::kOk);
+  });
+  // Nobody else may get the slot while `second` holds its Sender.
+  absl::StatusOr<Sender> third = queue.MakeSender();
+  EXPECT_FALSE(third.ok()) << "slot " << third->slot() << " handed out twice";
+}
+
+// Found in review: a live sender's scratch_index is not always in
+// circulation.
+// The first accounting marked the scratch_index of every live sender, on the
+// claim that it "owns that message or has just published it". Between its ring
+// CAS (d) and taking the replaced message (f), it names the message the sender
+// published, and if the sender is stopped (or just preempted) there for one
+// lap, another sender takes that message out of the ring; if that one dies
+// between its own d and f, the message is its O, and recovery marks it
+// through the stopped sender's stale scratch_index.
+//
+// Form 1 (DataLoss on a healthy channel): the dead lapper's C is marked too,
+// so "both marked" reported corruption.
+TEST(SenderRecoveryTest, StoppedPublisherLappedByADeadSenderNoDataLoss) {
+  const QueueConfig config = FourSlotConfig(4);
+  testing::QueueMemory memory(config);
+  const LocklessQueue queue =
+      *LocklessQueue::Attach(memory.data(), memory.size_bytes(), config);
+  const RegionView& region = queue.region();
+  SenderThread stopped(queue), dead(queue), lapper(queue);
+  ASSERT_TRUE(stopped.status().ok() && dead.status().ok() &&
+              lapper.status().ok());
+  lapper.SendNumbered(5);
+  const QueueIndex q = NextQueueIndex(queue);
+  const Intent published = RecordIntent(region, stopped.slot(), q);
+  ASSERT_TRUE(PublishIntent(region, published));  // Stopped between d and f.
+  lapper.SendNumbered(3);                         // q + 1 .. q + 3.
+  const Intent lap = RecordIntent(region, dead.slot(), q.IncrementBy(4));
+  ASSERT_EQ(lap.to_replace, published.publish);
+  ASSERT_TRUE(
+      PublishIntent(region, lap));  // Takes the stopped sender's message,
+  dead.Die();                       // which is now the dead sender's.
+  lapper.SendNumbered(4);           // Lapped: only accounting can decide it.
+
+  absl::StatusOr<RecoveryReport> report;
+  {
+    RobustMutex& setup_lock = region.header()->setup_lock;
+    ASSERT_NE(setup_lock.Lock(), LockResult::kError);
+    report = internal::RecoverDeadSenders(
+        region, std::chrono::steady_clock::now() + std::chrono::seconds(2));
+    setup_lock.Unlock();
+  }
+  ASSERT_TRUE(report.ok()) << report.status();
+  EXPECT_EQ(report->pending + report->recovered, 1);
+  ResumeIntent(region, published, /*published=*/true);
+  stopped.Release();
+  lapper.Release();
+  {
+    absl::StatusOr<Sender> sender = queue.MakeSender();  // Decides it now.
+    ASSERT_TRUE(sender.ok()) << sender.status();
+  }
+  EXPECT_EQ(region.sender(dead.slot())->scratch_index.Load(), lap.to_replace);
+  ExpectHealthy(queue);
+}
+
+// Form 2 (a message with two owners): as form 1, but the dead lapper's own
+// message is held invisibly too, by a third sender stopped between d and f
+// whose publish has been lapped. Recovery sees the dead sender's O marked
+// (through the stale scratch_index) and its C unmarked, decided "its CAS
+// never happened", and handed the slot out owning the message the third
+// sender is about to take as its scratch.
+TEST(SenderRecoveryTest, StoppedPublisherLappedByADeadSenderNoTwoOwners) {
+  const QueueConfig config = FourSlotConfig(5);
+  testing::QueueMemory memory(config);
+  const LocklessQueue queue =
+      *LocklessQueue::Attach(memory.data(), memory.size_bytes(), config);
+  const RegionView& region = queue.region();
+  SenderThread stopped(queue), dead(queue), stopped2(queue), lapper(queue);
+  ASSERT_TRUE(stopped.status().ok() && dead.status().ok() &&
+              stopped2.status().ok() && lapper.status().ok());
+  lapper.SendNumbered(5);
+  const QueueIndex q = NextQueueIndex(queue);
+  const Intent published = RecordIntent(region, stopped.slot(), q);
+  ASSERT_TRUE(PublishIntent(region, published));  // Stopped between d and f.
+  lapper.SendNumbered(3);
+  const Intent lap = RecordIntent(region, dead.slot(), q.IncrementBy(4));
+  ASSERT_TRUE(PublishIntent(region, lap));
+  dead.Die();  // Published: owns the stopped sender's message.
+  lapper.SendNumbered(3);
+  const Intent lap2 = RecordIntent(region, stopped2.slot(), q.IncrementBy(8));
+  ASSERT_EQ(lap2.to_replace, lap.publish);
+  ASSERT_TRUE(PublishIntent(region, lap2));  // Holds the dead sender's message,
+  lapper.SendNumbered(4);                    // invisibly once lapped.
+
+  {
+    absl::StatusOr<Sender> sender = queue.MakeSender();
+    ASSERT_TRUE(sender.ok()) << sender.status();
+  }
+  // The dead sender published: it owns what it replaced, never its own
+  // published message (stopped2 takes that one when it resumes). Left
+  // pending (to_replace still set) is fine too: only stopped2 can tell.
+  const internal::SenderSlot* const dead_slot = region.sender(dead.slot());
+  EXPECT_TRUE(dead_slot->to_replace.Load().valid() ||
+              dead_slot->scratch_index.Load() == lap.to_replace)
+      << "dead sender decided as owning "
+      << dead_slot->scratch_index.Load().DebugString() << ", truth "
+      << lap.to_replace.DebugString();
+  ResumeIntent(region, published, /*published=*/true);
+  ResumeIntent(region, lap2, /*published=*/true);
+  stopped.Release();
+  stopped2.Release();
+  lapper.Release();
+  {
+    absl::StatusOr<Sender> sender = queue.MakeSender();
+    ASSERT_TRUE(sender.ok()) << sender.status();
+  }
+  EXPECT_TRUE(CheckEveryMessageOwnedOnce(queue).ok())
+      << CheckEveryMessageOwnedOnce(queue);
 }
 
 }  // namespace

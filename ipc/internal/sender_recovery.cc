@@ -54,17 +54,22 @@
 // mark every message seen in a place that only ever holds messages in
 // circulation, i.e. never the O of a sender dead since before the epoch:
 //   - every ring slot (O left the ring, if ever, before its owner died);
-//   - the scratch_index of every sender not known dead: it owns that message
-//     or has just published it; even if it dies meanwhile the message is its
-//     own, never another dead sender's O;
+//   - the scratch_index of a free slot (its last owner's), and of every
+//     sender not known dead whose to_replace is invalid (before c: its own
+//     message; a publish after our read comes after every known death, so
+//     no dead sender took it) or equal to it (after f: the message it took);
 //   - the scratch_index of every dead sender already made consistent (it owns
 //     it; O's are exclusive);
-//   - the to_replace T of a sender not known dead, only if its publish is
-//     provably in the ring: read T, S, T again (equal, so S belongs to the
-//     same attempt as T) and find S itself in ring[q % queue_size]. Then its
-//     d happened and it took T's message. A to_replace without that proof may
-//     be stale (recorded before a CAS that will fail) and name a dead
-//     sender's O: counting it is how a live sender fooled the old recovery.
+//   - for a sender not known dead in the middle (to_replace T valid and
+//     != S): read T, S, T again (equal, so S and T come from one attempt)
+//     and look at ring[q % queue_size]. Holding S: its publish went in and
+//     is still in place, so S's message (ring) and T's (taken) both count.
+//     Holding T, and T unchanged after: not published yet, S's message is
+//     its own. Anything else: nothing counts. Its scratch_index may name a
+//     message it published laps ago and a dead sender has since taken (that
+//     sender's O, if the sender stopped between d and f), and its to_replace
+//     may be stale (recorded before a CAS that will fail): counting either
+//     is how a live sender fooled the first recovery.
 // Then, for each 3c sender: C is eventually marked and O never is. S's
 // message marked -> d happened (as 3a); T's message marked -> it did not
 // (as 3b); both marked -> the region is corrupted (DataLoss). Each decision
@@ -166,7 +171,10 @@ void AbandonReplacement(SenderSlot* slot) { slot->to_replace.Invalidate(); }
 std::optional<QueueIndex> IntendedQueueIndex(Index scratch, QueueIndex next) {
   const uint32_t queue_size = next.queue_size();
   if (Index::kQueueIndexMask == ~uint32_t{0}) {
-    if (!QueueIndex::IsLegalRaw(scratch.queue_index(), queue_size)) {
+    // All ones is a legal raw value but means "no index" (a slot that never
+    // sent, or a scribble): it has no ring slot.
+    if (scratch.queue_index() == QueueIndex::kInvalidValue ||
+        !QueueIndex::IsLegalRaw(scratch.queue_index(), queue_size)) {
       return std::nullopt;
     }
     return QueueIndex::FromRaw(scratch.queue_index(), queue_size);
@@ -199,26 +207,6 @@ Outcome DecideFromTargetSlot(const RegionView& region, const SlotWords& words) {
   if (entry == words.scratch_index) return Outcome::kPublished;  // 3a
   if (entry == words.to_replace) return Outcome::kNotPublished;  // 3b
   return Outcome::kUnknown;                                      // 3c
-}
-
-// Whether a live (or just-died) sender's to_replace is provably its own: its
-// publish is in the ring. Returns the message it took, if so.
-std::optional<uint32_t> ProvenReplacedMessage(const RegionView& region,
-                                              const SenderSlot* slot) {
-  // acquire, all three: pairs with the sender's release stores (a, c, g), so
-  // the scratch_index we read between two equal to_replace reads was written
-  // by the same send attempt (a precedes c; a new attempt's a follows a g).
-  const Index before = slot->to_replace.Load();
-  if (!region.NamesMessage(before)) return std::nullopt;
-  const Index scratch = slot->scratch_index.Load();
-  const Index after = slot->to_replace.Load();
-  if (after != before || scratch == before) return std::nullopt;
-  const std::optional<QueueIndex> intended =
-      IntendedQueueIndex(scratch, NextOrZero(region));
-  if (!intended.has_value()) return std::nullopt;
-  // acquire: as in DecideFromTargetSlot.
-  if (region.ring(intended->Wrapped())->Load() != scratch) return std::nullopt;
-  return before.message_index();
 }
 
 // Yields at first (a live sender finishes a send in well under a
@@ -341,6 +329,43 @@ class Recovery {
     return false;
   }
 
+  // Marks what a slot not known dead (free, live, or dead since the epoch
+  // began) proves to be in circulation (see the top of the file).
+  void MarkSlotNotKnownDead(const SenderSlot* slot) {
+    // acquire, all loads: pair with the sender's release stores (a, c, f, g),
+    // so equal to_replace reads around the scratch_index read mean both come
+    // from one send attempt (a precedes c; the next attempt's a follows g).
+    const Index replaced = slot->to_replace.Load();
+    const Index scratch = slot->scratch_index.Load();
+    if (!replaced.valid() || scratch == replaced) {
+      // Before c (its own scratch; a publish after our load of to_replace
+      // happens after every known death, so no dead sender can have taken
+      // it), or after f (the message it took).
+      Mark(scratch);
+      return;
+    }
+    if (!region_.NamesMessage(replaced) || !region_.NamesMessage(scratch) ||
+        slot->to_replace.Load() != replaced) {
+      return;
+    }
+    const std::optional<QueueIndex> intended =
+        IntendedQueueIndex(scratch, NextOrZero(region_));
+    if (!intended.has_value()) return;
+    // acquire: only the value matters (which message is there).
+    const Index entry = region_.ring(intended->Wrapped())->Load();
+    if (entry == scratch) {
+      // Published and still in place: the replaced message is its own.
+      marks_[scratch.message_index()] = true;
+      marks_[replaced.message_index()] = true;
+    } else if (entry == replaced && slot->to_replace.Load() == replaced) {
+      // Not published yet: the scratch is still its own.
+      marks_[scratch.message_index()] = true;
+    }
+    // Otherwise nothing: its scratch_index may name a message it published
+    // long ago that a dead sender has since taken (that dead sender's O),
+    // and its to_replace may be stale.
+  }
+
   // One accounting pass (see the top of the file). `complete_view` is
   // cleared if any sender was live, i.e. the pass may have missed a moving
   // message.
@@ -353,18 +378,9 @@ class Recovery {
         continue;
       }
       // State first: a slot seen free stays free (claims need the setup
-      // lock), so the scratch read after it is final. A free slot keeps the
-      // scratch message of its last owner; a live one owns its scratch or
-      // has just published it.
-      const bool free = StateOf(slot) == SlotState::kFree;
-      // acquire: pairs with the sender's release store of it.
-      Mark(slot->scratch_index.Load());
-      if (free) continue;
-      *complete_view = false;
-      if (const std::optional<uint32_t> taken =
-              ProvenReplacedMessage(region_, slot)) {
-        marks_[*taken] = true;
-      }
+      // lock), so the reads after it see its final words.
+      if (StateOf(slot) != SlotState::kFree) *complete_view = false;
+      MarkSlotNotKnownDead(slot);
     }
     for (uint32_t i = 0; i < region_.queue_size(); ++i) {
       // acquire: pairs with the publishing CAS (only the value matters).
@@ -380,9 +396,7 @@ class Recovery {
     // Senders again: a message that moved from a ring slot we had not read
     // yet into a sender we had already read is seen here.
     for (uint32_t s = 0; s < num_senders_; ++s) {
-      if (known_dead_[s]) continue;
-      // acquire: as above.
-      Mark(region_.sender(s)->scratch_index.Load());
+      if (!known_dead_[s]) MarkSlotNotKnownDead(region_.sender(s));
     }
     return absl::OkStatus();
   }
