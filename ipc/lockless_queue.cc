@@ -195,6 +195,37 @@ absl::StatusOr<LocklessQueue> LocklessQueue::Attach(void* memory,
   return LocklessQueue(*region);
 }
 
+absl::StatusOr<LocklessQueue> LocklessQueue::AttachReadOnly(
+    const void* memory, size_t size_bytes, const QueueConfig& config) {
+  absl::StatusOr<internal::Layout> layout = internal::ComputeLayout(config);
+  if (!layout.ok()) return layout.status();
+  if (size_bytes < layout->total_size_bytes) {
+    return absl::FailedPreconditionError(absl::StrFormat(
+        "region is %u bytes, the configuration %s needs %u", size_bytes,
+        config.DebugString(), layout->total_size_bytes));
+  }
+  // const_cast: RegionView has no const flavour; only loads are made
+  // through it here and by the callers this is for (see the header).
+  const RegionView region(const_cast<void*>(memory), *layout);
+  const RegionHeader* const header = region.header();
+  if (RacyHeaderLoad(&header->magic) != internal::kRegionMagic) {
+    return absl::FailedPreconditionError(
+        "region does not hold a lockless queue (bad magic)");
+  }
+  // acquire: pairs with the release store at the end of InitializeRegion,
+  // so the header fields validated below are the initialiser's.
+  if (header->initialized.load(std::memory_order_acquire) !=
+      internal::kInitializedValue) {
+    return absl::UnavailableError(
+        "region is not initialised yet (its creator is still at it, or died "
+        "before finishing; a read-write opener finishes it)");
+  }
+  if (absl::Status status = ValidateInitializedHeader(region); !status.ok()) {
+    return status;
+  }
+  return LocklessQueue(region);
+}
+
 namespace internal {
 absl::StatusOr<LocklessQueue> AttachStartingAtForTest(
     void* memory, size_t size_bytes, const QueueConfig& config,

@@ -213,6 +213,18 @@ class LocklessQueue {
   static absl::StatusOr<LocklessQueue> Attach(void* memory, size_t size_bytes,
                                               const QueueConfig& config);
 
+  // Attaches to an initialised region without writing anything: no
+  // initialisation, no lock. For readers that map the region PROT_READ
+  // (ReadOnlyChannel): only Read, LatestQueueIndex, MakeQueueIndex and
+  // config() may be called on the result (MakeSender and MakeWatcher write
+  // to the region and would fault). Errors: InvalidArgument for a bad
+  // config; Unavailable if the region is not initialised yet (its creator
+  // is still at it, or died before finishing: a read-write opener finishes
+  // it); FailedPrecondition as for Attach. Not RT-safe.
+  static absl::StatusOr<LocklessQueue> AttachReadOnly(const void* memory,
+                                                      size_t size_bytes,
+                                                      const QueueConfig& config);
+
   const QueueConfig& config() const { return region_.config(); }
 
   // Claims a free sender slot for the calling thread, first recovering every

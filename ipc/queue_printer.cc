@@ -1,8 +1,5 @@
 #include "ipc/queue_printer.h"
 
-#include <time.h>
-#include <unistd.h>
-
 #include <algorithm>
 #include <atomic>
 #include <cstring>
@@ -14,18 +11,26 @@
 #include "index/atomic_index.h"
 #include "index/index.h"
 #include "index/queue_index.h"
-#include "ipc/internal/racy_copy.h"
+#include "ipc/internal/printer_format.h"
+#include "ipc/internal/printer_ownership.h"
+#include "ipc/internal/printer_reads.h"
+#include "ipc/internal/sigbus_guard.h"
 #include "ipc/queue_config.h"
 #include "sync/robust_mutex.h"
 
 namespace lockless {
 namespace {
 
+using internal::AppendEscaped;
+using internal::AppendHex;
+using internal::FormatMonotonic;
+using internal::FormatRealtime;
 using internal::Layout;
-using internal::Message;
-using internal::MessageHeader;
+using internal::MessageCopy;
+using internal::QueueIndexText;
 using internal::RegionHeader;
 using internal::RegionView;
+using internal::SlotsSnapshot;
 
 // One copy of everything ValidateRegionImage looks at. Everything after
 // validation uses this copy, never the live header fields again.
@@ -56,176 +61,58 @@ HeaderFields ReadHeaderFields(const RegionHeader* header) {
   return fields;
 }
 
-bool DefaultIsAlive(pid_t tid) {
-  if (tid <= 0) return false;
-  char path[32];
-  absl::SNPrintF(path, sizeof(path), "/proc/%d", tid);
-  // /proc/<tid> exists for every thread (not only thread-group leaders),
-  // even though only leaders are listed by readdir.
-  return access(path, F_OK) == 0;
-}
+constexpr char kTruncated[] = "file was truncated while reading";
 
-std::string FormatMonotonic(int64_t ns) {
-  if (ns == 0) return "unset";
-  // Magnitude as unsigned so INT64_MIN does not overflow.
-  const uint64_t magnitude = ns < 0 ? 0 - static_cast<uint64_t>(ns)
-                                    : static_cast<uint64_t>(ns);
-  return absl::StrFormat("%s%u.%09u s", ns < 0 ? "-" : "",
-                         magnitude / 1000000000u, magnitude % 1000000000u);
-}
-
-std::string FormatRealtime(int64_t ns) {
-  if (ns == 0) return "unset";
-  int64_t seconds = ns / 1000000000;
-  int64_t nanos = ns % 1000000000;
-  if (nanos < 0) {  // Floor division for times before 1970.
-    nanos += 1000000000;
-    seconds -= 1;
-  }
-  const time_t t = static_cast<time_t>(seconds);
-  struct tm tm;
-  char date[64];
-  if (gmtime_r(&t, &tm) == nullptr ||
-      strftime(date, sizeof(date), "%Y-%m-%d %H:%M:%S", &tm) == 0) {
-    return absl::StrFormat("%d ns (not a representable date)", ns);
-  }
-  return absl::StrFormat("%s.%09d UTC", date, nanos);
-}
-
-std::string QueueIndexText(uint32_t raw, uint32_t queue_size) {
-  if (raw == QueueIndex::kInvalidValue) return "invalid";
-  if (!QueueIndex::IsLegalRaw(raw, queue_size)) {
-    return absl::StrFormat("%u (illegal: not below the wrap point %u)", raw,
-                           QueueIndex::MaxIndex(QueueIndex::kMaxValue,
-                                                queue_size));
-  }
-  return absl::StrFormat("%u", raw);
-}
-
-void AppendEscaped(const std::string& bytes, std::string* out) {
-  for (unsigned char c : bytes) {
-    switch (c) {
-      case '\\': out->append("\\\\"); break;
-      case '"': out->append("\\\""); break;
-      case '\n': out->append("\\n"); break;
-      case '\r': out->append("\\r"); break;
-      case '\t': out->append("\\t"); break;
-      case '\0': out->append("\\0"); break;
-      default:
-        if (c >= 0x20 && c < 0x7f) {
-          out->push_back(static_cast<char>(c));
-        } else {
-          absl::StrAppendFormat(out, "\\x%02x", c);
-        }
-    }
-  }
-}
-
-void AppendHex(const std::string& bytes, const std::string& indent,
-               std::string* out) {
-  constexpr size_t kBytesPerLine = 16;
-  for (size_t line = 0; line < bytes.size(); line += kBytesPerLine) {
-    absl::StrAppendFormat(out, "%s%04x  ", indent, line);
-    const size_t end = std::min(bytes.size(), line + kBytesPerLine);
-    for (size_t i = line; i < line + kBytesPerLine; ++i) {
-      if (i < end) {
-        absl::StrAppendFormat(out, "%02x ",
-                              static_cast<unsigned char>(bytes[i]));
-      } else {
-        out->append("   ");
-      }
-    }
-    out->append(" |");
-    for (size_t i = line; i < end; ++i) {
-      const unsigned char c = static_cast<unsigned char>(bytes[i]);
-      out->push_back(c >= 0x20 && c < 0x7f ? static_cast<char>(c) : '.');
-    }
-    out->append("|\n");
-  }
-}
-
-// Prints one validated region. Holds the layout computed from the validated
-// header copy; every read of the arrays goes through the accessors below,
-// whose offsets are within layout.total_size_bytes (<= the image size) by
-// construction, and every number read from memory is range-checked before it
-// selects anything.
+// Prints one validated region, reading it only through printer_reads.h (each
+// read a guarded copy). Text goes to `sink` in pieces: after the header,
+// after every ring slot, after each section, so memory holds the slots and
+// one message, never the whole dump.
 class Printer {
  public:
-  Printer(const void* memory, const Layout& layout, const PrintOptions& options)
-      // const_cast: RegionView has no const flavour; this class only calls
-      // const loads through it and never writes.
+  Printer(const void* memory, const Layout& layout, const PrintOptions& options,
+          const std::function<void(absl::string_view)>& sink)
+      // const_cast: RegionView has no const flavour; the printer only loads.
       : region_(const_cast<void*>(memory), layout),
         options_(options),
+        sink_(sink),
         queue_size_(layout.config.queue_size) {}
 
-  void PrintAll(std::string* out) const;
-  absl::Status PrintOne(uint32_t raw_queue_index, std::string* out) const;
+  absl::Status PrintAll();
+  absl::Status PrintOne(uint32_t raw_queue_index);
 
  private:
+  std::string OwnerText(uint32_t word) const {
+    return internal::OwnerText(word, options_.is_alive);
+  }
+  std::string IndexText(Index entry) const {
+    return internal::IndexText(entry, queue_size_,
+                               region_.layout().num_messages);
+  }
   bool IsAlive(pid_t tid) const {
-    return options_.is_alive ? options_.is_alive(tid) : DefaultIsAlive(tid);
+    return options_.is_alive ? options_.is_alive(tid)
+                             : internal::DefaultIsAlive(tid);
   }
-  std::string OwnerText(uint32_t word) const;
-  std::string IndexText(Index entry) const;
-  void PrintHeader(std::string* out) const;
-  void PrintRing(std::string* out) const;
-  void PrintSenders(std::string* out) const;
-  void PrintWatchers(std::string* out) const;
-  void PrintOwnershipCheck(std::string* out) const;
-  void PrintMessage(uint32_t message_index, std::optional<Index> ring_entry,
+  void Flush(std::string* text) {
+    sink_(*text);
+    text->clear();
+  }
+  void PrintHeader(const SlotsSnapshot& slots, std::string* out) const;
+  // False if the memory faulted.
+  bool PrintRing(const SlotsSnapshot& slots, std::string* out);
+  void PrintSenders(const SlotsSnapshot& slots, std::string* out) const;
+  void PrintWatchers(const SlotsSnapshot& slots, std::string* out) const;
+  void PrintCounts(const SlotsSnapshot& slots, std::string* out) const;
+  bool PrintOwnershipCheck(std::string* out) const;
+  bool PrintMessage(uint32_t message_index, std::optional<Index> ring_entry,
                     const std::string& indent, std::string* out) const;
-
-  // The header's next_queue_index, read now (relaxed: a snapshot for
-  // display; nothing read afterwards depends on it for correctness).
-  uint32_t NextQueueIndexRaw() const {
-    return region_.header()->next_queue_index.RelaxedLoadRaw();
-  }
 
   RegionView region_;
   const PrintOptions& options_;
+  const std::function<void(absl::string_view)>& sink_;
   uint32_t queue_size_;
 };
 
-std::string Printer::OwnerText(uint32_t word) const {
-  const pid_t tid = OwnerTid(word);
-  std::string text;
-  if (tid == 0) {
-    text = "free";
-  } else {
-    text = absl::StrFormat("owner tid %d (%s)", tid,
-                           IsAlive(tid) ? "alive" : "dead");
-  }
-  if (OwnerDied(word)) {
-    text += ", OWNER_DIED (previous owner died holding it; not yet recovered)";
-  }
-  if (HasWaiters(word)) text += ", WAITERS";
-  if (OwnerDied(word) || HasWaiters(word)) {
-    absl::StrAppendFormat(&text, " [word 0x%08x]", word);
-  }
-  return text;
-}
-
-std::string Printer::IndexText(Index entry) const {
-  if (!entry.valid()) return "invalid";
-  std::string text;
-  if (sizeof(Index::WordType) == 8) {
-    text = absl::StrCat("queue index ",
-                        QueueIndexText(entry.queue_index(), queue_size_));
-  } else {
-    text = absl::StrFormat("queue index low bits 0x%04x",
-                           entry.queue_index());
-  }
-  absl::StrAppendFormat(&text, ", message %u", entry.message_index());
-  if (entry.message_index() >= region_.layout().num_messages) {
-    absl::StrAppendFormat(&text,
-                          " (out of range: the region has %u messages; "
-                          "corrupt)",
-                          region_.layout().num_messages);
-  }
-  return text;
-}
-
-void Printer::PrintHeader(std::string* out) const {
+void Printer::PrintHeader(const SlotsSnapshot& slots, std::string* out) const {
   const Layout& layout = region_.layout();
   absl::StrAppendFormat(out,
                         "region: %u bytes, layout version %u, %u-byte ring "
@@ -241,8 +128,8 @@ void Printer::PrintHeader(std::string* out) const {
       layout.message_stride_bytes, layout.watchers_offset,
       layout.senders_offset);
   absl::StrAppendFormat(out, "setup lock: %s\n",
-                        OwnerText(region_.header()->setup_lock.RawOwnerWord()));
-  const uint32_t next_raw = NextQueueIndexRaw();
+                        OwnerText(slots.setup_lock_word));
+  const uint32_t next_raw = slots.next_queue_index_raw;
   absl::StrAppendFormat(out, "next_queue_index: %s",
                         QueueIndexText(next_raw, queue_size_));
   if (next_raw == QueueIndex::kInvalidValue) {
@@ -255,92 +142,98 @@ void Printer::PrintHeader(std::string* out) const {
   }
 }
 
-void Printer::PrintMessage(uint32_t message_index,
+bool Printer::PrintMessage(uint32_t message_index,
                            std::optional<Index> ring_entry,
                            const std::string& indent, std::string* out) const {
   const Layout& layout = region_.layout();
-  if (message_index >= layout.num_messages) return;  // Flagged by the caller.
-  const MessageHeader& header = region_.message(message_index)->header;
+  if (message_index >= layout.num_messages) return true;  // Flagged by caller.
   const uint64_t capacity = layout.config.message_data_size_bytes;
-
-  // Seqlock-style, as LocklessQueue::Read. acquire: pairs with the sender's
-  // publishing CAS / release, so the fields below are at least as new.
-  const uint32_t queue_index_before = header.queue_index.Load(queue_size_).index();
-  // relaxed: validated by the queue-index re-check below.
-  const uint64_t length = header.length.load(std::memory_order_relaxed);
-  const int64_t monotonic_ns =
-      header.monotonic_sent_time_ns.load(std::memory_order_relaxed);
-  const int64_t realtime_ns =
-      header.realtime_sent_time_ns.load(std::memory_order_relaxed);
-  // `length` is checked here, once, and only this local copy is used.
-  const uint64_t shown_length = std::min<uint64_t>(
-      std::min<uint64_t>(length, capacity), options_.max_data_bytes);
-  std::string data(shown_length, '\0');
-  internal::RacyCopy(data.data(), region_.message(message_index)->data(),
-                     shown_length);
-  // acquire fence: pairs with the sender's release fence after it
-  // invalidated the message's queue index and before it rewrote anything.
-  std::atomic_thread_fence(std::memory_order_acquire);
-  // relaxed: ordered by the fence above.
-  const uint32_t queue_index_after = header.queue_index.RelaxedLoadRaw();
-
-  if (queue_index_before == QueueIndex::kInvalidValue &&
-      queue_index_after == queue_index_before && length == 0 &&
-      monotonic_ns == 0 && realtime_ns == 0) {
+  MessageCopy copy;
+  const std::function<void()>& hook = options_.after_message_copy_for_test;
+  if (!internal::ReadMessage(
+          region_, message_index, options_.max_data_bytes, &copy,
+          hook ? +[](void* f) { (*static_cast<const std::function<void()>*>(f))(); }
+               : nullptr,
+          const_cast<std::function<void()>*>(&hook))) {
+    return false;
+  }
+  if (copy.queue_index_before == QueueIndex::kInvalidValue &&
+      !copy.changed() && copy.length == 0 && copy.monotonic_ns == 0 &&
+      copy.realtime_ns == 0) {
     // Initialised and never used (the ring's initial lap, or a scratch).
     absl::StrAppendFormat(out, "%smessage %u: empty (never published)\n",
                           indent, message_index);
-    return;
+    return true;
+  }
+  const std::string note_indent = indent + "  ";
+  if (copy.changed()) {
+    // Torn: say so, and show nothing that may mix two messages.
+    absl::StrAppendFormat(out,
+                          "%smessage %u: changed while reading (a sender "
+                          "recycled it: queue index %s before the copy, %s "
+                          "after); not shown\n",
+                          indent, message_index,
+                          QueueIndexText(copy.queue_index_before, queue_size_),
+                          QueueIndexText(copy.queue_index_after, queue_size_));
+    return true;
+  }
+  if (ring_entry.has_value() && ring_entry->valid() &&
+      (copy.queue_index_before == QueueIndex::kInvalidValue ||
+       (copy.queue_index_before & Index::kQueueIndexMask) !=
+           ring_entry->queue_index())) {
+    // Recycled between the ring read and the copy: what was copied is
+    // another message, or a scratch a sender is filling.
+    absl::StrAppendFormat(out,
+                          "%smessage %u: changed while reading (replaced "
+                          "since its ring slot was read; queue index now "
+                          "%s); not shown\n",
+                          indent, message_index,
+                          QueueIndexText(copy.queue_index_before, queue_size_));
+    return true;
+  }
+  if (copy.queue_index_before == QueueIndex::kInvalidValue) {
+    // A sender's scratch: its payload may be being written.
+    absl::StrAppendFormat(out,
+                          "%smessage %u: a sender's scratch (queue index "
+                          "invalid, length %u); contents not shown\n",
+                          indent, message_index, copy.length);
+    return true;
   }
   absl::StrAppendFormat(out,
                         "%smessage %u: queue index %s, length %u, sent "
                         "monotonic %s, realtime %s\n",
                         indent, message_index,
-                        QueueIndexText(queue_index_before, queue_size_), length,
-                        FormatMonotonic(monotonic_ns),
-                        FormatRealtime(realtime_ns));
-  const std::string note_indent = indent + "  ";
-  if (queue_index_after != queue_index_before) {
-    absl::StrAppendFormat(out,
-                          "%s(changed while reading: a sender recycled it, "
-                          "queue index now %s; the values above may be torn)\n",
-                          note_indent,
-                          QueueIndexText(queue_index_after, queue_size_));
-  } else if (ring_entry.has_value() && ring_entry->valid() &&
-             queue_index_before != QueueIndex::kInvalidValue &&
-             (queue_index_before & Index::kQueueIndexMask) !=
-                 ring_entry->queue_index()) {
-    absl::StrAppendFormat(out,
-                          "%s(its queue index does not match the ring entry: "
-                          "being replaced, or stale)\n",
-                          note_indent);
-  }
-  if (length > capacity) {
+                        QueueIndexText(copy.queue_index_before, queue_size_),
+                        copy.length, FormatMonotonic(copy.monotonic_ns),
+                        FormatRealtime(copy.realtime_ns));
+  if (copy.length > capacity) {
     absl::StrAppendFormat(out,
                           "%s(length %u exceeds message_data_size_bytes %u: "
                           "corrupt; showing the first bytes of the buffer)\n",
-                          note_indent, length, capacity);
+                          note_indent, copy.length, capacity);
   }
-  if (length == 0) return;
-  const uint64_t hidden = std::min(length, capacity) - shown_length;
+  if (copy.length == 0) return true;
+  const uint64_t hidden =
+      std::min(copy.length, capacity) - copy.data.size();
   const std::string more =
       hidden > 0 ? absl::StrFormat(" ... %u more bytes not shown", hidden)
                  : std::string();
   if (options_.hex_data) {
     absl::StrAppendFormat(out, "%sdata (hex):%s\n", note_indent, more);
-    AppendHex(data, note_indent + "  ", out);
+    AppendHex(copy.data, note_indent + "  ", out);
   } else {
     absl::StrAppendFormat(out, "%sdata: \"", note_indent);
-    AppendEscaped(data, out);
+    AppendEscaped(copy.data, out);
     absl::StrAppendFormat(out, "\"%s\n", more);
   }
+  return true;
 }
 
-void Printer::PrintRing(std::string* out) const {
+bool Printer::PrintRing(const SlotsSnapshot& slots, std::string* out) {
   // The queue index each slot should hold for the current lap: the window
   // [next - queue_size, next - 1] covers every slot exactly once (before the
   // first send, next counts as 0 and the window is InitializeRegion's lap).
-  const uint32_t next_raw = NextQueueIndexRaw();
+  const uint32_t next_raw = slots.next_queue_index_raw;
   std::optional<QueueIndex> window_start;
   if (QueueIndex::IsLegalRaw(next_raw, queue_size_)) {
     const QueueIndex next = next_raw == QueueIndex::kInvalidValue
@@ -349,10 +242,10 @@ void Printer::PrintRing(std::string* out) const {
     window_start = next.DecrementBy(queue_size_);
   }
   absl::StrAppendFormat(out, "ring: %u slots\n", queue_size_);
+  // Pages of messages given back every this many slots (dump).
+  constexpr uint32_t kReleaseEverySlots = 256;
   for (uint32_t slot = 0; slot < queue_size_; ++slot) {
-    // acquire: pairs with the publishing CAS, so the message it names is at
-    // least as new as the entry (as in LocklessQueue::Read).
-    const Index entry = region_.ring(slot)->Load();
+    const Index entry = slots.ring[slot];
     absl::StrAppendFormat(out, "  slot %u: %s", slot, IndexText(entry));
     if (window_start.has_value() && entry.valid()) {
       const uint32_t offset = static_cast<uint32_t>(
@@ -370,140 +263,138 @@ void Printer::PrintRing(std::string* out) const {
       }
     }
     out->append("\n");
-    if (entry.valid()) {
-      PrintMessage(entry.message_index(), entry, "    ", out);
+    if (entry.valid() &&
+        !PrintMessage(entry.message_index(), entry, "    ", out)) {
+      return false;
+    }
+    Flush(out);
+    if (options_.release_pages && (slot + 1) % kReleaseEverySlots == 0) {
+      internal::ReleaseMessagePages(region_);
     }
   }
+  if (options_.release_pages) internal::ReleaseMessagePages(region_);
+  return true;
 }
 
-void Printer::PrintSenders(std::string* out) const {
-  const uint32_t num_senders = region_.config().num_senders;
-  absl::StrAppendFormat(out, "senders: %u slots\n", num_senders);
-  for (uint32_t s = 0; s < num_senders; ++s) {
-    const internal::SenderSlot* const sender = region_.sender(s);
-    const uint32_t word = sender->ownership.RawOwnerWord();
-    // relaxed: display snapshot; a live sender may change them any time.
-    const Index scratch = sender->scratch_index.RelaxedLoad();
-    const Index to_replace = sender->to_replace.RelaxedLoad();
-    absl::StrAppendFormat(out, "  sender %u: %s\n", s, OwnerText(word));
-    absl::StrAppendFormat(out, "    scratch_index: %s\n", IndexText(scratch));
-    absl::StrAppendFormat(out, "    to_replace: %s%s\n", IndexText(to_replace),
-                          to_replace.valid()
+void Printer::PrintSenders(const SlotsSnapshot& slots, std::string* out) const {
+  absl::StrAppendFormat(out, "senders: %u slots\n", slots.senders.size());
+  for (uint32_t s = 0; s < slots.senders.size(); ++s) {
+    const internal::SenderFields& sender = slots.senders[s];
+    absl::StrAppendFormat(out, "  sender %u: %s\n", s,
+                          OwnerText(sender.owner_word));
+    absl::StrAppendFormat(out, "    scratch_index: %s\n",
+                          IndexText(sender.scratch));
+    absl::StrAppendFormat(out, "    to_replace: %s%s\n",
+                          IndexText(sender.to_replace),
+                          sender.to_replace.valid()
                               ? " (a send is in flight, or the sender died "
                                 "mid-send)"
                               : "");
   }
 }
 
-void Printer::PrintWatchers(std::string* out) const {
-  const uint32_t num_watchers = region_.config().num_watchers;
-  absl::StrAppendFormat(out, "watchers: %u slots\n", num_watchers);
-  for (uint32_t w = 0; w < num_watchers; ++w) {
-    const internal::WatcherSlot* const watcher = region_.watcher(w);
-    const uint32_t word = watcher->ownership.RawOwnerWord();
-    // relaxed: display snapshot.
-    const int32_t pid = watcher->pid.load(std::memory_order_relaxed);
-    const int32_t priority = watcher->priority.load(std::memory_order_relaxed);
+void Printer::PrintWatchers(const SlotsSnapshot& slots,
+                            std::string* out) const {
+  absl::StrAppendFormat(out, "watchers: %u slots\n", slots.watchers.size());
+  for (uint32_t w = 0; w < slots.watchers.size(); ++w) {
+    const internal::WatcherFields& watcher = slots.watchers[w];
     absl::StrAppendFormat(out, "  watcher %u: %s, pid %d, priority %d\n", w,
-                          OwnerText(word), pid, priority);
+                          OwnerText(watcher.owner_word), watcher.pid,
+                          watcher.priority);
   }
 }
 
-void Printer::PrintOwnershipCheck(std::string* out) const {
-  // Each message must be in exactly one ring slot or one sender's scratch
-  // (queue_layout.h). num_messages <= size / 64 here (the layout fits in the
-  // image), so this vector is bounded by the image.
-  const uint64_t num_messages = region_.layout().num_messages;
-  std::vector<uint8_t> owners(num_messages, 0);
-  std::vector<std::string> problems;
-  auto count = [&](Index entry, const std::string& where) {
-    if (!entry.valid()) {
-      problems.push_back(absl::StrCat(where, " is invalid"));
-      return;
-    }
-    if (entry.message_index() >= num_messages) {
-      problems.push_back(absl::StrFormat("%s names message %u, out of range",
-                                         where, entry.message_index()));
-      return;
-    }
-    uint8_t& n = owners[entry.message_index()];
-    if (n < 255) ++n;
-  };
-  for (uint32_t slot = 0; slot < queue_size_; ++slot) {
-    // relaxed: a display snapshot, not a consistent cut.
-    count(region_.ring(slot)->RelaxedLoad(),
-          absl::StrFormat("ring slot %u", slot));
+void Printer::PrintCounts(const SlotsSnapshot& slots, std::string* out) const {
+  // Counts only: who holds the slots, no per-slot detail.
+  int senders_alive = 0, senders_dead = 0, senders_died = 0;
+  for (const internal::SenderFields& sender : slots.senders) {
+    if (OwnerDied(sender.owner_word)) ++senders_died;
+    if (OwnerTid(sender.owner_word) == 0) continue;
+    IsAlive(OwnerTid(sender.owner_word)) ? ++senders_alive : ++senders_dead;
   }
-  for (uint32_t s = 0; s < region_.config().num_senders; ++s) {
-    count(region_.sender(s)->scratch_index.RelaxedLoad(),
-          absl::StrFormat("sender %u scratch_index", s));
-  }
-  for (uint64_t m = 0; m < num_messages; ++m) {
-    if (owners[m] == 0) {
-      problems.push_back(absl::StrFormat("message %u has no owner", m));
-    } else if (owners[m] > 1) {
-      problems.push_back(
-          absl::StrFormat("message %u has %u owners", m, owners[m]));
-    }
-  }
-  if (problems.empty()) {
-    absl::StrAppendFormat(out,
-                          "ownership: ok (each of the %u messages is in "
-                          "exactly one ring slot or sender scratch)\n",
-                          num_messages);
-    return;
+  int watchers_alive = 0, watchers_dead = 0;
+  for (const internal::WatcherFields& watcher : slots.watchers) {
+    if (OwnerTid(watcher.owner_word) == 0) continue;
+    IsAlive(OwnerTid(watcher.owner_word)) ? ++watchers_alive
+                                          : ++watchers_dead;
   }
   absl::StrAppendFormat(out,
-                        "ownership: %u problem(s) (normal for an instant "
-                        "during a send, or after a sender died mid-send until "
-                        "the next MakeSender recovers it):\n",
-                        problems.size());
+                        "senders: %d alive, %d owner dead, %d marked "
+                        "OWNER_DIED, of %u slots\n",
+                        senders_alive, senders_dead, senders_died,
+                        slots.senders.size());
+  absl::StrAppendFormat(out,
+                        "watchers: %d alive, %d owner dead, of %u slots\n",
+                        watchers_alive, watchers_dead, slots.watchers.size());
+}
+
+bool Printer::PrintOwnershipCheck(std::string* out) const {
+  internal::OwnershipReport report;
+  if (!internal::CheckOwnership(region_, options_.is_alive, &report)) {
+    return false;
+  }
+  for (const std::string& pending : report.pending) {
+    absl::StrAppendFormat(out, "recovery pending: %s\n", pending);
+  }
+  const std::string rechecked =
+      report.transient > 0
+          ? absl::StrFormat("; %d anomal%s of a torn pass gone on re-check "
+                            "(concurrent sends)",
+                            report.transient,
+                            report.transient == 1 ? "y" : "ies")
+          : std::string();
+  if (report.problems.empty()) {
+    absl::StrAppendFormat(out,
+                          "ownership: ok (each of the %u messages is in "
+                          "exactly one ring slot or sender scratch%s%s)\n",
+                          report.num_messages,
+                          report.in_flight + report.pending.size() > 0
+                              ? ", or named by a send in flight"
+                              : "",
+                          rechecked);
+    return true;
+  }
+  absl::StrAppendFormat(out,
+                        "ownership: %u problem(s) persisting through %d "
+                        "passes (corruption: no send or death explains "
+                        "them)%s:\n",
+                        report.problems.size(), report.passes, rechecked);
   constexpr size_t kMaxListed = 10;
-  for (size_t i = 0; i < problems.size() && i < kMaxListed; ++i) {
-    absl::StrAppendFormat(out, "  %s\n", problems[i]);
+  for (size_t i = 0; i < report.problems.size() && i < kMaxListed; ++i) {
+    absl::StrAppendFormat(out, "  %s\n", report.problems[i]);
   }
-  if (problems.size() > kMaxListed) {
+  if (report.problems.size() > kMaxListed) {
     absl::StrAppendFormat(out, "  ... and %u more\n",
-                          problems.size() - kMaxListed);
+                          report.problems.size() - kMaxListed);
   }
+  return true;
 }
 
-void Printer::PrintAll(std::string* out) const {
-  PrintHeader(out);
+absl::Status Printer::PrintAll() {
+  SlotsSnapshot slots;
+  if (!internal::ReadSlots(region_, &slots)) {
+    return absl::FailedPreconditionError(kTruncated);
+  }
+  std::string out;
+  PrintHeader(slots, &out);
   if (options_.summary_only) {
-    // Counts only: who holds the slots, no per-slot detail.
-    int senders_alive = 0, senders_dead = 0, senders_died = 0;
-    for (uint32_t s = 0; s < region_.config().num_senders; ++s) {
-      const uint32_t word = region_.sender(s)->ownership.RawOwnerWord();
-      if (OwnerDied(word)) ++senders_died;
-      if (OwnerTid(word) == 0) continue;
-      IsAlive(OwnerTid(word)) ? ++senders_alive : ++senders_dead;
+    PrintCounts(slots, &out);
+  } else {
+    Flush(&out);
+    if (!PrintRing(slots, &out)) {
+      return absl::FailedPreconditionError(kTruncated);
     }
-    int watchers_alive = 0, watchers_dead = 0;
-    for (uint32_t w = 0; w < region_.config().num_watchers; ++w) {
-      const uint32_t word = region_.watcher(w)->ownership.RawOwnerWord();
-      if (OwnerTid(word) == 0) continue;
-      IsAlive(OwnerTid(word)) ? ++watchers_alive : ++watchers_dead;
-    }
-    absl::StrAppendFormat(out,
-                          "senders: %d alive, %d owner dead, %d marked "
-                          "OWNER_DIED, of %u slots\n",
-                          senders_alive, senders_dead, senders_died,
-                          region_.config().num_senders);
-    absl::StrAppendFormat(out,
-                          "watchers: %d alive, %d owner dead, of %u slots\n",
-                          watchers_alive, watchers_dead,
-                          region_.config().num_watchers);
-    PrintOwnershipCheck(out);
-    return;
+    PrintSenders(slots, &out);
+    PrintWatchers(slots, &out);
   }
-  PrintRing(out);
-  PrintSenders(out);
-  PrintWatchers(out);
-  PrintOwnershipCheck(out);
+  if (!PrintOwnershipCheck(&out)) {
+    return absl::FailedPreconditionError(kTruncated);
+  }
+  Flush(&out);
+  return absl::OkStatus();
 }
 
-absl::Status Printer::PrintOne(uint32_t raw, std::string* out) const {
+absl::Status Printer::PrintOne(uint32_t raw) {
   if (raw == QueueIndex::kInvalidValue ||
       !QueueIndex::IsLegalRaw(raw, queue_size_)) {
     return absl::InvalidArgumentError(absl::StrFormat(
@@ -513,8 +404,12 @@ absl::Status Printer::PrintOne(uint32_t raw, std::string* out) const {
   }
   const QueueIndex queue_index = QueueIndex::FromRaw(raw, queue_size_);
   const uint32_t slot = queue_index.Wrapped();
-  // acquire: as in PrintRing.
-  const Index entry = region_.ring(slot)->Load();
+  SlotsSnapshot slots;
+  if (!internal::ReadSlots(region_, &slots)) {
+    return absl::FailedPreconditionError(kTruncated);
+  }
+  const Index entry = slots.ring[slot];
+  std::string out;
   if (entry.IsPlausible(queue_index)) {
     if (entry.message_index() >= region_.layout().num_messages) {
       return absl::DataLossError(absl::StrFormat(
@@ -522,13 +417,20 @@ absl::Status Printer::PrintOne(uint32_t raw, std::string* out) const {
           "messages: corrupt",
           slot, entry.message_index(), region_.layout().num_messages));
     }
-    absl::StrAppendFormat(out, "queue index %u: ring slot %u holds message %u\n",
+    absl::StrAppendFormat(&out,
+                          "queue index %u: ring slot %u holds message %u\n",
                           raw, slot, entry.message_index());
-    PrintMessage(entry.message_index(), entry, "  ", out);
+    if (!PrintMessage(entry.message_index(), entry, "  ", &out)) {
+      return absl::FailedPreconditionError(kTruncated);
+    }
+    Flush(&out);
     return absl::OkStatus();
   }
   // Not there: say whether it is gone or still to come.
-  const uint32_t next_raw = NextQueueIndexRaw();
+  uint32_t next_raw = 0;
+  if (!internal::ReadNextQueueIndexRaw(region_, &next_raw)) {
+    return absl::FailedPreconditionError(kTruncated);
+  }
   if (next_raw == QueueIndex::kInvalidValue) {
     return absl::NotFoundError(absl::StrFormat(
         "queue index %u has not been sent yet: nothing was ever sent on this "
@@ -576,8 +478,13 @@ absl::StatusOr<internal::Layout> ValidateRegionImage(const void* memory,
         alignof(RegionHeader)));
   }
   // The single read of the image. Nothing below touches `memory` again.
-  const HeaderFields fields =
-      ReadHeaderFields(static_cast<const RegionHeader*>(memory));
+  HeaderFields fields;
+  if (!internal::GuardSigbus([&] {
+        fields = ReadHeaderFields(static_cast<const RegionHeader*>(memory));
+      })) {
+    return absl::FailedPreconditionError(
+        "file was truncated while reading its header");
+  }
 
   if (fields.magic == 0 && fields.initialized == 0) {
     // A freshly sized file: its creator has not written the header yet.
@@ -641,22 +548,76 @@ absl::StatusOr<internal::Layout> ValidateRegionImage(const void* memory,
   return layout;
 }
 
-absl::Status PrintRegion(const void* memory, size_t size_bytes,
-                         const PrintOptions& options, std::string* out) {
+absl::Status PrintRegionTo(const void* memory, size_t size_bytes,
+                           const PrintOptions& options,
+                           const std::function<void(absl::string_view)>& sink) {
   absl::StatusOr<Layout> layout = ValidateRegionImage(memory, size_bytes);
   if (!layout.ok()) return layout.status();
-  const Printer printer(memory, *layout, options);
+  Printer printer(memory, *layout, options, sink);
+  return options.queue_index.has_value()
+             ? printer.PrintOne(*options.queue_index)
+             : printer.PrintAll();
+}
+
+absl::Status PrintRegion(const void* memory, size_t size_bytes,
+                         const PrintOptions& options, std::string* out) {
   std::string text;
-  if (options.queue_index.has_value()) {
-    if (absl::Status status = printer.PrintOne(*options.queue_index, &text);
-        !status.ok()) {
-      return status;
-    }
-  } else {
-    printer.PrintAll(&text);
-  }
+  const absl::Status status = PrintRegionTo(
+      memory, size_bytes, options,
+      [&text](absl::string_view piece) { text.append(piece.data(), piece.size()); });
+  if (!status.ok()) return status;
   out->append(text);
   return absl::OkStatus();
+}
+
+absl::StatusOr<RegionSummary> SummarizeRegion(
+    const void* memory, size_t size_bytes,
+    const std::function<bool(pid_t)>& is_alive) {
+  absl::StatusOr<Layout> layout = ValidateRegionImage(memory, size_bytes);
+  if (!layout.ok()) return layout.status();
+  const RegionView region(const_cast<void*>(memory), *layout);
+  SlotsSnapshot slots;
+  if (!internal::ReadSlots(region, &slots)) {
+    return absl::FailedPreconditionError(kTruncated);
+  }
+  auto alive = [&](pid_t tid) {
+    return is_alive ? is_alive(tid) : internal::DefaultIsAlive(tid);
+  };
+  RegionSummary summary;
+  summary.config = layout->config;
+  summary.size_bytes = layout->total_size_bytes;
+  for (const internal::SenderFields& sender : slots.senders) {
+    const pid_t tid = OwnerTid(sender.owner_word);
+    if (OwnerDied(sender.owner_word) || (tid != 0 && !alive(tid))) {
+      ++summary.senders_dead;
+    } else if (tid != 0) {
+      ++summary.senders_alive;
+    }
+  }
+  for (const internal::WatcherFields& watcher : slots.watchers) {
+    const pid_t tid = OwnerTid(watcher.owner_word);
+    if (tid == 0) continue;
+    alive(tid) ? ++summary.watchers_alive : ++summary.watchers_dead;
+  }
+  const uint32_t next_raw = slots.next_queue_index_raw;
+  const uint32_t queue_size = layout->config.queue_size;
+  if (next_raw != QueueIndex::kInvalidValue &&
+      QueueIndex::IsLegalRaw(next_raw, queue_size)) {
+    const QueueIndex latest =
+        QueueIndex::FromRaw(next_raw, queue_size).DecrementBy(1);
+    summary.latest_queue_index = latest.index();
+    const Index entry = slots.ring[latest.Wrapped()];
+    if (region.NamesMessage(entry) && entry.IsPlausible(latest)) {
+      MessageCopy copy;
+      if (!internal::ReadMessage(region, entry.message_index(), 0, &copy)) {
+        return absl::FailedPreconditionError(kTruncated);
+      }
+      if (!copy.changed() && copy.queue_index_before == latest.index()) {
+        summary.latest_realtime_ns = copy.realtime_ns;
+      }
+    }
+  }
+  return summary;
 }
 
 }  // namespace lockless

@@ -18,6 +18,21 @@
 //     reads. Corrupt values are printed and flagged, never followed.
 //   - Never aborts on anything found in the memory. Errors are one-line
 //     absl::Status messages.
+//   - SIGBUS-safe: every read of the memory is a copy into memory the
+//     printer already holds, under a SIGBUS guard (internal/sigbus_guard.h),
+//     so a file truncated under its mapping gives FailedPrecondition "file
+//     was truncated while reading", never a crash.
+//   - Bounded memory: the memory is read in place, never copied whole. The
+//     printer holds the ring and sender/watcher slots (queue_size entries)
+//     and one message (at most max_data_bytes of payload) at a time;
+//     PrintRegionTo hands the text out piece by piece (after every ring
+//     slot), and release_pages gives back the message pages it touched.
+//   - On a live channel: each message is copied seqlock-style and shown as
+//     "changed while reading" (and its contents not shown) if a sender
+//     recycled it meanwhile. The ownership check re-checks anomalies with
+//     fresh passes and reports only those that persist, and a dead sender
+//     with a send in flight as "recovery pending"
+//     (internal/printer_ownership.h).
 //
 // Thread-safety: both functions are pure with respect to the process (no
 // globals) and may be called concurrently. Not real-time safe: they allocate,
@@ -26,10 +41,9 @@
 // Memory ordering: ValidateRegionImage acquire-loads `initialized`, pairing
 // with the release store that finishes InitializeRegion, so for an in-process
 // caller the validated header fields are the ones the creator wrote. Every
-// message is printed seqlock-style (acquire-load its queue index, copy, acquire
-// fence, reload) and flagged "changed while reading" if a sender recycled it
-// meanwhile; nothing else is ordered (a dump of a live queue is a torn
-// snapshot by nature).
+// message is read seqlock-style (acquire-load its queue index, copy, acquire
+// fence, reload). Ring and slot words are loaded one by one (a pass is not a
+// consistent cut; the ownership check compensates by re-checking).
 #ifndef LOCKLESS_IPC_QUEUE_PRINTER_H_
 #define LOCKLESS_IPC_QUEUE_PRINTER_H_
 
@@ -41,9 +55,12 @@
 #include <optional>
 #include <string>
 
+#include "absl/strings/string_view.h"
+
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "ipc/internal/queue_layout.h"
+#include "ipc/queue_config.h"
 
 namespace lockless {
 
@@ -59,9 +76,7 @@ namespace lockless {
 // initialised) or DataLoss (a channel header whose contents are inconsistent),
 // each with a one-line message.
 //
-// Reads only the RegionHeader, in one pass before allocating or constructing
-// anything, so a caller may guard the call with sigsetjmp/siglongjmp against
-// SIGBUS on a file that shrinks (tools/dump_lib.cc does).
+// Reads only the RegionHeader, in one guarded copy (SIGBUS: FailedPrecondition).
 absl::StatusOr<internal::Layout> ValidateRegionImage(const void* memory,
                                                      size_t size_bytes);
 
@@ -80,6 +95,14 @@ struct PrintOptions {
   // Whether a thread id names a live thread. Empty: checks that /proc/<tid>
   // exists (access(2)), which is right for threads in this pid namespace.
   std::function<bool(pid_t)> is_alive;
+  // Give back (MADV_DONTNEED) the message pages read, every 256 ring slots,
+  // so a dump of a large region stays small in memory. Only for a mapping
+  // of a file (the data stays in the file), never for anonymous memory;
+  // costs the caller its pre-faulted pages, so tools only.
+  bool release_pages = false;
+  // Test hook: runs after each message is copied and before it is
+  // re-checked (to overwrite it in between).
+  std::function<void()> after_message_copy_for_test;
 };
 
 // Validates `memory` like ValidateRegionImage, then appends a readable
@@ -96,6 +119,33 @@ struct PrintOptions {
 // See PrintOptions for the reduced forms. On error `*out` is left unchanged.
 absl::Status PrintRegion(const void* memory, size_t size_bytes,
                          const PrintOptions& options, std::string* out);
+
+// The same, handing the text to `sink` piece by piece as it is produced (so
+// a dump of a large region never holds all of its text). On an error found
+// after printing started, the pieces already handed out stay handed out.
+absl::Status PrintRegionTo(const void* memory, size_t size_bytes,
+                           const PrintOptions& options,
+                           const std::function<void(absl::string_view)>& sink);
+
+// One line's worth of facts about a channel region, for listings.
+struct RegionSummary {
+  QueueConfig config;
+  uint64_t size_bytes = 0;
+  int senders_alive = 0;
+  // Dead owner, or OWNER_DIED: recovered by the next MakeSender.
+  int senders_dead = 0;
+  int watchers_alive = 0;
+  int watchers_dead = 0;
+  // Latest published queue index and its send time (realtime, ns), if any.
+  std::optional<uint32_t> latest_queue_index;
+  std::optional<int64_t> latest_realtime_ns;
+};
+
+// Validates like ValidateRegionImage and summarises. Reads the header, the
+// slots and the latest message only (guarded, read-only, lock-free).
+absl::StatusOr<RegionSummary> SummarizeRegion(
+    const void* memory, size_t size_bytes,
+    const std::function<bool(pid_t)>& is_alive = {});
 
 }  // namespace lockless
 

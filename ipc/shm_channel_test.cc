@@ -1,6 +1,9 @@
 #include "ipc/shm_channel.h"
 
 #include <fcntl.h>
+#include <grp.h>
+#include <signal.h>
+#include <stdlib.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -11,9 +14,11 @@
 #include <random>
 #include <sstream>
 #include <string>
+#include <type_traits>
 #include <vector>
 
 #include "gtest/gtest.h"
+#include "ipc/internal/queue_layout.h"
 
 namespace lockless {
 namespace {
@@ -283,6 +288,321 @@ TEST_F(ChannelNameTest, RemoveChannel) {
   ASSERT_TRUE(Channel::OpenOrCreate(name_, TestConfig()).ok());
   EXPECT_TRUE(RemoveChannel(name_).ok());
   EXPECT_EQ(RemoveChannel(name_).code(), absl::StatusCode::kNotFound);
+}
+
+// ---- Reserved space ----
+
+// A stamped file with holes (what ftruncate-only creation made) is completed
+// before it is mapped: afterwards every byte is allocated, so no store can
+// fault for lack of space. A read-only reader refuses it instead.
+TEST_F(ChannelNameTest, FileWithHolesIsCompletedOrRefused) {
+  QueueConfig config = TestConfig();  // Many pages, so holes remain.
+  config.queue_size = 256;
+  config.message_data_size_bytes = 1000;
+  const uint64_t size = *QueueMemorySize(config);
+  {
+    const int fd = open(path_.c_str(), O_RDWR | O_CREAT | O_EXCL, 0600);
+    ASSERT_GE(fd, 0);
+    ASSERT_EQ(ftruncate(fd, size), 0);
+    const uint64_t magic = internal::kRegionMagic;
+    ASSERT_EQ(pwrite(fd, &magic, sizeof(magic),
+                     offsetof(internal::RegionHeader, magic)),
+              8);
+    close(fd);
+  }
+  struct stat st;
+  ASSERT_EQ(stat(path_.c_str(), &st), 0);
+  ASSERT_LT(static_cast<uint64_t>(st.st_blocks) * 512, size);
+  absl::StatusOr<ReadOnlyChannel> reader =
+      ReadOnlyChannel::Open(name_, config);
+  ASSERT_FALSE(reader.ok());
+  EXPECT_NE(reader.status().message().find("holes"), std::string::npos)
+      << reader.status();
+
+  absl::StatusOr<Channel> channel = Channel::OpenOrCreate(name_, config);
+  ASSERT_TRUE(channel.ok()) << channel.status();
+  ASSERT_EQ(stat(path_.c_str(), &st), 0);
+  EXPECT_GE(static_cast<uint64_t>(st.st_blocks) * 512, size);
+  EXPECT_TRUE(ReadOnlyChannel::Open(name_, config).ok());
+}
+
+TEST_F(ChannelNameTest, CreatedFileIsFullyAllocated) {
+  ASSERT_TRUE(Channel::OpenOrCreate(name_, TestConfig()).ok());
+  struct stat st;
+  ASSERT_EQ(stat(path_.c_str(), &st), 0);
+  EXPECT_GE(static_cast<uint64_t>(st.st_blocks) * 512,
+            *QueueMemorySize(TestConfig()));
+}
+
+// ---- Directory option ----
+
+// A fresh directory under the test's temporary directory, removed with its
+// files afterwards.
+class ChannelDirectoryTest : public ::testing::Test {
+ protected:
+  std::string MakeDirectory(mode_t mode = 0700) {
+    const char* base = std::getenv("TEST_TMPDIR");
+    std::string templ = std::string(base != nullptr ? base : "/tmp") +
+                        "/lockless_dir_XXXXXX";
+    if (mkdtemp(&templ[0]) == nullptr) return "";
+    chmod(templ.c_str(), mode);
+    directories_.push_back(templ);
+    return templ;
+  }
+  ~ChannelDirectoryTest() override {
+    for (const std::string& dir : directories_) {
+      const std::string command = "rm -rf '" + dir + "'";
+      (void)system(command.c_str());
+    }
+  }
+  std::vector<std::string> directories_;
+};
+
+TEST_F(ChannelDirectoryTest, SameNameInTwoDirectoriesIsTwoChannels) {
+  ChannelOptions a, b;
+  a.directory = MakeDirectory();
+  b.directory = MakeDirectory();
+  ASSERT_FALSE(a.directory.empty() || b.directory.empty());
+  absl::StatusOr<Channel> in_a = Channel::OpenOrCreate("same", TestConfig(), a);
+  absl::StatusOr<Channel> in_b = Channel::OpenOrCreate("same", TestConfig(), b);
+  ASSERT_TRUE(in_a.ok()) << in_a.status();
+  ASSERT_TRUE(in_b.ok()) << in_b.status();
+  EXPECT_TRUE(in_a->created());
+  EXPECT_TRUE(in_b->created());
+  EXPECT_EQ(in_a->path(), a.directory + "/same");
+  EXPECT_EQ(in_b->path(), b.directory + "/same");
+  Sender sender = *in_a->queue().MakeSender();
+  ASSERT_EQ(sender.Send("only in a", 9), SendResult::kOk);
+  EXPECT_TRUE(in_a->queue().LatestQueueIndex().valid());
+  EXPECT_FALSE(in_b->queue().LatestQueueIndex().valid());
+  EXPECT_TRUE(RemoveStaleChannel("same", b).code() ==
+              absl::StatusCode::kFailedPrecondition);  // b is open
+}
+
+TEST_F(ChannelDirectoryTest, EnvironmentVariableSetsTheDefault) {
+  const std::string dir = MakeDirectory();
+  ASSERT_EQ(setenv("LOCKLESS_SHM_DIR", dir.c_str(), 1), 0);
+  EXPECT_EQ(DefaultChannelDirectory(), dir);
+  absl::StatusOr<Channel> channel =
+      Channel::OpenOrCreate("from_env", TestConfig());
+  unsetenv("LOCKLESS_SHM_DIR");
+  ASSERT_TRUE(channel.ok()) << channel.status();
+  EXPECT_EQ(channel->path(), dir + "/from_env");
+  EXPECT_EQ(DefaultChannelDirectory(), "/dev/shm");
+}
+
+TEST_F(ChannelDirectoryTest, BadDirectoriesRejected) {
+  auto open_in = [](const std::string& directory) {
+    ChannelOptions options;
+    options.directory = directory;
+    return Channel::OpenOrCreate("x", TestConfig(), options).status();
+  };
+  absl::Status status = open_in(MakeDirectory() + "/does_not_exist");
+  EXPECT_EQ(status.code(), absl::StatusCode::kNotFound) << status;
+
+  status = open_in("relative/dir");
+  EXPECT_EQ(status.code(), absl::StatusCode::kInvalidArgument) << status;
+
+  const std::string plain_file = MakeDirectory() + "/plain_file";
+  close(open(plain_file.c_str(), O_CREAT | O_WRONLY, 0600));
+  status = open_in(plain_file);
+  EXPECT_NE(status.message().find("not a directory"), std::string::npos)
+      << status;
+
+  const std::string world_writable = MakeDirectory(0777);  // Not sticky.
+  status = open_in(world_writable);
+  EXPECT_NE(status.message().find("writable by everyone"), std::string::npos)
+      << status;
+  EXPECT_NE(access((world_writable + "/x").c_str(), F_OK), 0);
+  ChannelOptions options;
+  options.directory = world_writable;
+  EXPECT_FALSE(ReadOnlyChannel::Open("x", TestConfig(), options).ok());
+
+  EXPECT_TRUE(open_in(MakeDirectory(01777)).ok());  // Sticky: like /dev/shm.
+}
+
+// ---- Read-only readers ----
+
+// The type offers no way to send or register a watcher.
+template <typename T, typename = void>
+struct HasMakeSender : std::false_type {};
+template <typename T>
+struct HasMakeSender<T, std::void_t<decltype(std::declval<T&>().MakeSender())>>
+    : std::true_type {};
+template <typename T, typename = void>
+struct HasQueue : std::false_type {};
+template <typename T>
+struct HasQueue<T, std::void_t<decltype(std::declval<T&>().queue())>>
+    : std::true_type {};
+static_assert(!HasMakeSender<const ReadOnlyChannel>::value);
+static_assert(!HasQueue<const ReadOnlyChannel>::value);
+static_assert(HasQueue<const Channel>::value);
+
+TEST_F(ChannelNameTest, ReadOnlyReaderReads) {
+  absl::StatusOr<Channel> channel = Channel::OpenOrCreate(name_, TestConfig());
+  ASSERT_TRUE(channel.ok()) << channel.status();
+  absl::StatusOr<ReadOnlyChannel> reader =
+      ReadOnlyChannel::Open(name_, TestConfig());
+  ASSERT_TRUE(reader.ok()) << reader.status();
+  EXPECT_FALSE(reader->LatestQueueIndex().valid());
+  Sender sender = *channel->queue().MakeSender();
+  ASSERT_EQ(sender.Send("hello", 5), SendResult::kOk);
+  ASSERT_EQ(reader->LatestQueueIndex(), reader->MakeQueueIndex(0));
+  char buffer[100];
+  MessageInfo info;
+  ASSERT_EQ(reader->Read(reader->MakeQueueIndex(0), &info, buffer,
+                         sizeof(buffer)),
+            ReadResult::kGood);
+  EXPECT_EQ(std::string(buffer, info.length), "hello");
+
+  QueueConfig other = TestConfig();
+  other.queue_size = 32;
+  EXPECT_FALSE(ReadOnlyChannel::Open(name_, other).ok());
+  EXPECT_EQ(ReadOnlyChannel::Open(name_ + "_none", TestConfig()).status().code(),
+            absl::StatusCode::kNotFound);
+  EXPECT_NE(access((path_ + "_none").c_str(), F_OK), 0);
+}
+
+// A write through the read-only mapping faults; the channel is unchanged.
+TEST_F(ChannelNameTest, WriteThroughReadOnlyReaderFaults) {
+  ASSERT_TRUE(Channel::OpenOrCreate(name_, TestConfig()).ok());
+  absl::StatusOr<ReadOnlyChannel> reader =
+      ReadOnlyChannel::Open(name_, TestConfig());
+  ASSERT_TRUE(reader.ok()) << reader.status();
+  const std::string before = FileBytes();
+  const pid_t child = fork();
+  ASSERT_GE(child, 0);
+  if (child == 0) {
+    signal(SIGSEGV, SIG_DFL);
+    volatile unsigned char* byte = static_cast<volatile unsigned char*>(
+        const_cast<void*>(reader->memory()));
+    byte[4096] = 0x5a;  // A bug scribbling on the channel.
+    _exit(0);
+  }
+  int status = 0;
+  ASSERT_EQ(waitpid(child, &status, 0), child);
+  ASSERT_TRUE(WIFSIGNALED(status)) << "the write did not fault";
+  EXPECT_EQ(WTERMSIG(status), SIGSEGV);
+  EXPECT_EQ(FileBytes(), before);
+}
+
+// Another user in the channel's group reads it read-only (mode 0640), and
+// cannot open it read-write.
+TEST_F(ChannelNameTest, AnotherUserWithGroupReadCanRead) {
+  if (geteuid() != 0) {
+    GTEST_SKIP() << "needs root to run a child as another uid";
+  }
+  constexpr uid_t kOtherUid = 54321;
+  constexpr gid_t kGroup = 54321;
+  ChannelOptions group_read;
+  group_read.mode = 0640;
+  absl::StatusOr<Channel> channel =
+      Channel::OpenOrCreate(name_, TestConfig(), group_read);
+  ASSERT_TRUE(channel.ok()) << channel.status();
+  ASSERT_EQ(chown(path_.c_str(), geteuid(), kGroup), 0);
+  Sender sender = *channel->queue().MakeSender();
+  ASSERT_EQ(sender.Send("for the group", 13), SendResult::kOk);
+  const pid_t child = fork();
+  ASSERT_GE(child, 0);
+  if (child == 0) {
+    if (setgroups(0, nullptr) != 0 || setgid(kGroup) != 0 ||
+        setuid(kOtherUid) != 0) {
+      _exit(20);
+    }
+    absl::StatusOr<Channel> writer =
+        Channel::OpenOrCreate(name_, TestConfig(), group_read);
+    if (writer.ok() ||
+        writer.status().code() != absl::StatusCode::kPermissionDenied) {
+      _exit(21);
+    }
+    absl::StatusOr<ReadOnlyChannel> reader =
+        ReadOnlyChannel::Open(name_, TestConfig());
+    if (!reader.ok()) _exit(22);
+    char buffer[100];
+    MessageInfo info;
+    if (reader->Read(reader->MakeQueueIndex(0), &info, buffer,
+                     sizeof(buffer)) != ReadResult::kGood ||
+        std::string(buffer, info.length) != "for the group") {
+      _exit(23);
+    }
+    _exit(0);
+  }
+  int status = 0;
+  ASSERT_EQ(waitpid(child, &status, 0), child);
+  ASSERT_TRUE(WIFEXITED(status));
+  EXPECT_EQ(WEXITSTATUS(status), 0)
+      << "20 setuid, 21 read-write open not refused, 22 read-only open "
+         "failed, 23 wrong message";
+}
+
+// ---- Removal of stale channels ----
+
+TEST_F(ChannelNameTest, RemoveStaleChannelKeepsOpenChannels) {
+  {
+    absl::StatusOr<Channel> channel =
+        Channel::OpenOrCreate(name_, TestConfig());
+    ASSERT_TRUE(channel.ok());
+    EXPECT_EQ(RemoveStaleChannel(name_).code(),
+              absl::StatusCode::kFailedPrecondition);
+    absl::StatusOr<ReadOnlyChannel> reader =
+        ReadOnlyChannel::Open(name_, TestConfig());
+    ASSERT_TRUE(reader.ok());
+  }
+  {
+    absl::StatusOr<ReadOnlyChannel> reader =
+        ReadOnlyChannel::Open(name_, TestConfig());
+    ASSERT_TRUE(reader.ok());
+    EXPECT_EQ(RemoveStaleChannel(name_).code(),
+              absl::StatusCode::kFailedPrecondition);
+  }
+  EXPECT_TRUE(RemoveStaleChannel(name_).ok());
+  EXPECT_NE(access(path_.c_str(), F_OK), 0);
+  EXPECT_EQ(RemoveStaleChannel(name_).code(), absl::StatusCode::kNotFound);
+}
+
+// Processes open, use and close the channel in a loop while the parent tries
+// to remove it as fast as it can: a process holding the channel always finds
+// its own file still at the path (never removed under it), and removals do
+// happen in the gaps.
+TEST_F(ChannelNameTest, RemovalRacingWithOpenersNeverRemovesAChannelInUse) {
+  constexpr int kProcesses = 3;
+  constexpr int kRounds = 300;
+  std::vector<pid_t> children;
+  for (int p = 0; p < kProcesses; ++p) {
+    const pid_t child = fork();
+    ASSERT_GE(child, 0);
+    if (child == 0) {
+      for (int round = 0; round < kRounds; ++round) {
+        absl::StatusOr<Channel> channel =
+            Channel::OpenOrCreate(name_, TestConfig());
+        if (!channel.ok()) _exit(10);
+        // Ours now: nobody may remove it until we close it.
+        struct stat first;
+        if (stat(path_.c_str(), &first) != 0) _exit(11);
+        absl::StatusOr<Sender> sender = channel->queue().MakeSender();
+        if (sender.ok() && sender->Send("x", 1) != SendResult::kOk) _exit(12);
+        struct stat last;
+        if (stat(path_.c_str(), &last) != 0) _exit(13);  // removed under us
+        if (last.st_ino != first.st_ino) _exit(14);      // replaced
+      }
+      _exit(0);
+    }
+    children.push_back(child);
+  }
+  int removed = 0;
+  int running = kProcesses;
+  while (running > 0) {
+    if (RemoveStaleChannel(name_).ok()) ++removed;
+    int status = 0;
+    const pid_t done = waitpid(-1, &status, WNOHANG);
+    if (done > 0) {
+      --running;
+      ASSERT_TRUE(WIFEXITED(status));
+      EXPECT_EQ(WEXITSTATUS(status), 0)
+          << "11/13: file gone while open, 14: replaced while open";
+    }
+  }
+  EXPECT_GT(removed, 0) << "no removal ever happened: the test proved nothing";
 }
 
 }  // namespace

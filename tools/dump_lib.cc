@@ -1,5 +1,6 @@
 #include "tools/dump_lib.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <setjmp.h>
@@ -9,7 +10,9 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <atomic>
+#include <vector>
 #include <cstring>
 #include <limits>
 #include <mutex>
@@ -23,77 +26,11 @@
 #include "absl/strings/string_view.h"
 #include "ipc/internal/queue_layout.h"
 #include "ipc/internal/scoped_fd.h"
+#include "ipc/internal/shm_file.h"
 #include "ipc/shm_channel.h"
 
 namespace lockless {
 namespace {
-
-// ---- SIGBUS guard ----
-//
-// A file mapped MAP_SHARED raises SIGBUS when a page beyond its current end
-// is touched, which happens if someone truncates the file while we read it.
-// GuardSigbus runs a function with this thread's jump buffer armed; the
-// handler jumps back to it, and the function reports failure.
-//
-// States of the calling thread:
-//   1. unarmed (t_sigbus_jump == nullptr): a SIGBUS here is not ours; the
-//      handler restores the previous disposition and returns, so the
-//      faulting instruction runs again and gets the original behaviour
-//      (normally: the process dies of SIGBUS, as it would without us).
-//   2. armed: the handler disarms and siglongjmps to GuardSigbus, which
-//      restores the signal mask saved by sigsetjmp (SIGBUS is blocked inside
-//      the handler) and returns false.
-// The guarded functions hold no object with a destructor across the reads
-// that may fault (a memcpy; the header read in ValidateRegionImage, which is
-// documented to happen before it constructs anything), so jumping out skips
-// nothing. The handler only reads/writes a thread-local pointer, calls
-// sigaction and siglongjmp: async-signal-safe.
-
-// Constant-initialised, so no TLS wrapper runs in the handler; written
-// before arming, so this thread's TLS block exists by then.
-thread_local sigjmp_buf* t_sigbus_jump = nullptr;
-struct sigaction g_previous_sigbus_action;
-
-void OnSigbus(int /*signal*/, siginfo_t* /*info*/, void* /*context*/) {
-  sigjmp_buf* const jump = t_sigbus_jump;
-  if (jump != nullptr) {
-    t_sigbus_jump = nullptr;
-    siglongjmp(*jump, 1);
-  }
-  // State 1: not ours. Hand the signal back (the access faults again).
-  sigaction(SIGBUS, &g_previous_sigbus_action, nullptr);
-}
-
-void InstallSigbusHandlerOnce() {
-  static std::once_flag once;
-  std::call_once(once, [] {
-    struct sigaction action;
-    std::memset(&action, 0, sizeof(action));
-    action.sa_sigaction = &OnSigbus;
-    action.sa_flags = SA_SIGINFO;
-    sigemptyset(&action.sa_mask);
-    sigaction(SIGBUS, &action, &g_previous_sigbus_action);
-  });
-}
-
-// Runs `function` with SIGBUS guarded. False if it was interrupted by SIGBUS.
-template <typename Function>
-bool GuardSigbus(Function&& function) {
-  InstallSigbusHandlerOnce();
-  sigjmp_buf jump;
-  // savemask = 1: siglongjmp from the handler restores the mask, unblocking
-  // SIGBUS again.
-  if (sigsetjmp(jump, 1) != 0) {
-    return false;  // Already disarmed by the handler.
-  }
-  t_sigbus_jump = &jump;
-  // Compiler barrier: keep the reads inside the armed window.
-  std::atomic_signal_fence(std::memory_order_seq_cst);
-  function();
-  std::atomic_signal_fence(std::memory_order_seq_cst);
-  t_sigbus_jump = nullptr;
-  return true;
-}
 
 // ---- Small RAII helpers ----
 
@@ -151,10 +88,14 @@ int DumpImage(const void* memory, size_t size_bytes, const std::string& label,
 
 int RunDump(const DumpOptions& options, std::string* out, std::string* err) {
   // 1. Arguments.
-  if (options.channel.empty() == options.path.empty()) {
-    return Usage("exactly one of --channel=NAME or --path=FILE is required",
+  const int modes = !options.channel.empty() + !options.path.empty() +
+                    (options.list || options.gc);
+  if (modes != 1) {
+    return Usage("exactly one of --channel=NAME, --path=FILE, --list or --gc "
+                 "is required",
                  err);
   }
+  if (options.list || options.gc) return RunList(options, out, err);
   if (options.queue_index < -1 ||
       options.queue_index >= int64_t{QueueIndex::kInvalidValue}) {
     return Usage(absl::StrFormat("--queue_index=%d is out of range (-1 for "
@@ -170,7 +111,8 @@ int RunDump(const DumpOptions& options, std::string* out, std::string* err) {
   }
   std::string path = options.path;
   if (!options.channel.empty()) {
-    absl::StatusOr<std::string> channel_path = ChannelPath(options.channel);
+    absl::StatusOr<std::string> channel_path =
+        ChannelPath(options.channel, options.directory);
     if (!channel_path.ok()) return Usage(channel_path.status().message(), err);
     path = *std::move(channel_path);
   }
@@ -182,6 +124,8 @@ int RunDump(const DumpOptions& options, std::string* out, std::string* err) {
   }
   print.max_data_bytes = static_cast<size_t>(options.max_data_bytes);
   print.is_alive = options.is_alive;
+  print.release_pages = true;
+  print.after_message_copy_for_test = options.after_message_copy_for_test;
 
   // 2. Open read-only, never through a symlink; O_NONBLOCK so that a FIFO
   // cannot block us before fstat rejects it.
@@ -206,7 +150,8 @@ int RunDump(const DumpOptions& options, std::string* out, std::string* err) {
   }
 
   // 3. Map read-only. MAP_SHARED: we see the live channel, and PROT_READ
-  // guarantees we can never write to it.
+  // guarantees we can never write to it. Not pre-faulted: only the pages
+  // printed are touched (and given back, release_pages).
   void* const mapping =
       mmap(nullptr, file_size_bytes, PROT_READ, MAP_SHARED, fd, 0);
   if (mapping == MAP_FAILED) {
@@ -215,46 +160,182 @@ int RunDump(const DumpOptions& options, std::string* out, std::string* err) {
   Unmapper unmap_file(mapping, file_size_bytes);
   if (options.after_map_for_test) options.after_map_for_test();
 
-  // 4. Validate the header in place (guarded).
-  std::optional<absl::StatusOr<internal::Layout>> layout;
-  if (!GuardSigbus([&] {
-        // Assigned only after ValidateRegionImage has returned, i.e. after
-        // its only read of the mapping.
-        layout.emplace(ValidateRegionImage(mapping, file_size_bytes));
-      })) {
-    return Fail(path, "file was truncated while reading", err);
+  // 4. Validate and print in place: every read a guarded copy.
+  std::string text;
+  const std::function<void(absl::string_view)> sink =
+      options.sink ? options.sink
+                   : std::function<void(absl::string_view)>(
+                         [&text](absl::string_view piece) {
+                           text.append(piece.data(), piece.size());
+                         });
+  std::string first = absl::StrFormat("file: %s (%u bytes)\n", path,
+                                      file_size_bytes);
+  absl::StatusOr<internal::Layout> layout =
+      ValidateRegionImage(mapping, file_size_bytes);
+  if (!layout.ok()) return Fail(path, layout.status().message(), err);
+  if (internal::AllocatedBytes(st) < layout->total_size_bytes) {
+    absl::StrAppendFormat(&first,
+                          "warning: %u of %u bytes allocated (holes: made "
+                          "before space was reserved); a read-write open "
+                          "completes it\n",
+                          internal::AllocatedBytes(st),
+                          layout->total_size_bytes);
   }
-  if (!layout->ok()) return Fail(path, layout->status().message(), err);
-  const size_t region_size_bytes =
-      static_cast<size_t>((*layout)->total_size_bytes);
-
-  // 5. Snapshot the region (guarded): one memcpy, then everything else works
-  // on private memory that cannot change or disappear. Page-aligned, as the
-  // printer requires cache-line alignment.
-  void* const snapshot = mmap(nullptr, region_size_bytes,
-                              PROT_READ | PROT_WRITE,
-                              MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-  if (snapshot == MAP_FAILED) {
-    return Fail(path,
-                absl::StrFormat("cannot allocate a %u-byte snapshot: %s",
-                                region_size_bytes, ErrnoText(errno)),
-                err);
-  }
-  Unmapper unmap_snapshot(snapshot, region_size_bytes);
-  if (!GuardSigbus(
-          [&] { std::memcpy(snapshot, mapping, region_size_bytes); })) {
-    return Fail(path, "file was truncated while reading", err);
-  }
-
-  // 6. Print the snapshot (validated again: the header may have changed
-  // between steps 4 and 5).
-  std::string text = absl::StrFormat("file: %s (%u bytes)\n", path,
-                                     file_size_bytes);
-  if (DumpImage(snapshot, region_size_bytes, path, print, &text, err) !=
-      kDumpOk) {
-    return kDumpError;
-  }
+  sink(first);
+  const absl::Status status =
+      PrintRegionTo(mapping, file_size_bytes, print, sink);
+  if (!status.ok()) return Fail(path, status.message(), err);
   out->append(text);
+  return kDumpOk;
+}
+
+namespace {
+
+bool InUse(int fd, const std::string& path) {
+  absl::StatusOr<bool> exclusive = internal::TryLockExclusive(fd, path);
+  if (!exclusive.ok()) return true;  // Cannot tell: treat as in use.
+  if (*exclusive) internal::Unlock(fd);
+  return !*exclusive;
+}
+
+std::string TimeText(int64_t realtime_ns) {
+  const time_t seconds = static_cast<time_t>(realtime_ns / 1000000000);
+  struct tm tm;
+  char date[32];
+  if (gmtime_r(&seconds, &tm) == nullptr ||
+      strftime(date, sizeof(date), "%Y-%m-%dT%H:%M:%SZ", &tm) == 0) {
+    return "?";
+  }
+  return date;
+}
+
+// One directory entry: its listing line, and whether gc may remove it.
+struct Entry {
+  std::string line;
+  bool in_use = true;
+  bool removable = false;
+};
+
+Entry Inspect(const std::string& directory, const std::string& name,
+              const std::function<bool(pid_t)>& is_alive) {
+  Entry entry;
+  const std::string path = directory + "/" + name;
+  const int fd =
+      open(path.c_str(), O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK);
+  if (fd < 0) {
+    entry.line = absl::StrFormat("%s: cannot open: %s", name, ErrnoText(errno));
+    return entry;
+  }
+  internal::ScopedFd closer(fd);
+  struct stat st;
+  if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
+    entry.line = absl::StrFormat("%s: not a regular file", name);
+    return entry;
+  }
+  entry.in_use = InUse(fd, path);
+  const std::string use = entry.in_use ? "open" : "not open";
+  const size_t size = static_cast<size_t>(st.st_size);
+  if (size == 0) {
+    entry.removable = !entry.in_use && time(nullptr) - st.st_mtime > 60;
+    entry.line = absl::StrFormat("%s: empty file (a creator died before "
+                                 "reserving it?), %s",
+                                 name, use);
+    return entry;
+  }
+  void* const mapping = mmap(nullptr, size, PROT_READ, MAP_SHARED, fd, 0);
+  if (mapping == MAP_FAILED) {
+    entry.line = absl::StrFormat("%s: mmap: %s", name, ErrnoText(errno));
+    return entry;
+  }
+  Unmapper unmap(mapping, size);
+  absl::StatusOr<RegionSummary> summary =
+      SummarizeRegion(mapping, size, is_alive);
+  if (!summary.ok()) {
+    // Ours (magic) but unusable, e.g. never initialised: removable when not
+    // open. Foreign files: never.
+    uint64_t magic = 0;
+    const bool ours =
+        pread(fd, &magic, sizeof(magic),
+              offsetof(internal::RegionHeader, magic)) == sizeof(magic) &&
+        magic == internal::kRegionMagic;
+    entry.removable = ours && !entry.in_use;
+    entry.line = absl::StrFormat("%s: %u bytes, %s: %s, %s", name, size,
+                                 ours ? "damaged channel" : "not a channel",
+                                 OneLine(std::string(summary.status().message())),
+                                 use);
+    return entry;
+  }
+  entry.removable = !entry.in_use;
+  std::string latest = "nothing sent";
+  if (summary->latest_queue_index.has_value()) {
+    latest = absl::StrFormat(
+        "latest %u at %s", *summary->latest_queue_index,
+        summary->latest_realtime_ns.has_value()
+            ? TimeText(*summary->latest_realtime_ns)
+            : std::string("(being rewritten)"));
+  }
+  entry.line = absl::StrFormat(
+      "%s: %s, %u bytes, senders %d alive %d dead, watchers %d alive %d "
+      "dead, %s, %s",
+      name, summary->config.DebugString(), summary->size_bytes,
+      summary->senders_alive, summary->senders_dead, summary->watchers_alive,
+      summary->watchers_dead, latest, use);
+  return entry;
+}
+
+}  // namespace
+
+int RunList(const DumpOptions& options, std::string* out, std::string* err) {
+  const std::string directory = options.directory.empty()
+                                    ? DefaultChannelDirectory()
+                                    : options.directory;
+  if (absl::Status status = internal::CheckChannelDirectory(directory);
+      !status.ok()) {
+    return Fail(directory, status.message(), err);
+  }
+  DIR* dir = opendir(directory.c_str());
+  if (dir == nullptr) {
+    return Fail(directory, absl::StrCat("opendir: ", ErrnoText(errno)), err);
+  }
+  std::vector<std::string> names;
+  while (const dirent* entry = readdir(dir)) {
+    const std::string name = entry->d_name;
+    if (ValidateChannelName(name).ok()) names.push_back(name);
+  }
+  closedir(dir);
+  std::sort(names.begin(), names.end());
+  std::string text;
+  int removed = 0;
+  for (const std::string& name : names) {
+    const Entry entry = Inspect(directory, name, options.is_alive);
+    if (options.list) absl::StrAppend(&text, entry.line, "\n");
+    if (!options.gc) continue;
+    if (!entry.removable) {
+      if (!options.list) {
+        absl::StrAppend(&text, "kept ", name,
+                        entry.in_use ? " (open)\n" : " (not a channel)\n");
+      }
+      continue;
+    }
+    ChannelOptions channel_options;
+    channel_options.directory = directory;
+    // Re-checked under the exclusive lock: an opener that got in since
+    // Inspect keeps its channel.
+    const absl::Status status = RemoveStaleChannel(name, channel_options);
+    if (status.ok()) {
+      ++removed;
+      absl::StrAppend(&text, "removed ", name, "\n");
+    } else {
+      absl::StrAppend(&text, "kept ", name, ": ",
+                      OneLine(std::string(status.message())), "\n");
+    }
+  }
+  if (options.gc) absl::StrAppendFormat(&text, "%d removed\n", removed);
+  if (options.sink) {
+    options.sink(text);
+  } else {
+    out->append(text);
+  }
   return kDumpOk;
 }
 

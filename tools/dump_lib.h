@@ -1,23 +1,31 @@
 // The core of the `dump` tool: prints a channel region from a file (usually
 // a live channel in /dev/shm) without ever writing to it, locking it, or
-// crashing on what it finds.
+// crashing on what it finds; lists the channels of a directory; removes the
+// stale ones.
 //
 // RunDump opens the file read-only (O_NOFOLLOW, O_NONBLOCK so a FIFO cannot
-// hang it), rejects anything but a regular file, maps it PROT_READ/MAP_SHARED,
-// validates the header in place (ValidateRegionImage), copies the validated
-// region into a private snapshot in one pass, and prints the snapshot
-// (PrintRegion). Printing from a snapshot keeps the (slow) formatting away
-// from the live mapping: the only code that touches the file is one header
-// read and one memcpy, both guarded against SIGBUS (the file shrinking while
-// mapped) by a handler that siglongjmps to the error path.
+// hang it), rejects anything but a regular file, maps it PROT_READ/MAP_SHARED
+// and prints it in place with PrintRegionTo: every read is a guarded copy
+// (SIGBUS when the file shrinks gives an error line), each message is copied
+// seqlock-style and shown "changed while reading" when a sender recycled it,
+// and memory stays bounded by what is printed: the slots, one message at a
+// time, and the text handed to `sink` piece by piece (message pages are
+// given back as it goes). Nothing is ever copied whole.
 //
-// Result: 0 = printed; 1 = the file could not be dumped (error in *err as one
+// Listing (--list) maps each file the same way and summarises it; it tells
+// whether a process has the channel open by trying the opener's flock
+// exclusively without blocking (released at once; an opener at that instant
+// waits a few microseconds). Collection (--gc) removes, with
+// RemoveStaleChannel, the channels nobody has open: race-free against a
+// concurrent opener (shm_channel.h). Files that are not channels are never
+// removed, except an empty file (a creator that died before reserving
+// space) nobody has open and older than a minute.
+//
+// Result: 0 = done; 1 = the file could not be dumped (error in *err as one
 // line "dump: <path>: <message>"); 2 = usage error ("dump: <message>").
 //
-// Thread-safety: RunDump installs (once, process-wide) a SIGBUS handler that
-// is transparent to faults outside its guarded sections: it restores the
-// previous disposition and lets the fault happen again. The guard state is
-// per thread, so concurrent RunDump calls are safe. Not real-time safe.
+// Thread-safety: concurrent calls are safe (the SIGBUS guard is per thread).
+// Not real-time safe.
 #ifndef LOCKLESS_TOOLS_DUMP_LIB_H_
 #define LOCKLESS_TOOLS_DUMP_LIB_H_
 
@@ -26,6 +34,7 @@
 #include <functional>
 #include <string>
 
+#include "absl/strings/string_view.h"
 #include "ipc/queue_printer.h"
 
 namespace lockless {
@@ -35,9 +44,14 @@ inline constexpr int kDumpError = 1;
 inline constexpr int kDumpUsage = 2;
 
 struct DumpOptions {
-  // Exactly one of these: a channel name (file /dev/shm/<channel>), or a path.
+  // Exactly one of these: a channel name (file <directory>/<channel>), a
+  // path, list, or gc.
   std::string channel;
   std::string path;
+  bool list = false;
+  bool gc = false;
+  // Channel directory for channel/list/gc; empty = DefaultChannelDirectory().
+  std::string directory;
   // See PrintOptions.
   bool summary = false;
   bool hex = false;
@@ -48,15 +62,22 @@ struct DumpOptions {
   // Liveness check for owner tids; empty = /proc/<tid> exists.
   std::function<bool(pid_t)> is_alive;
 
-  // Test hook: called after the file is mapped and before it is read (to
-  // shrink the file under the mapping).
+  // Where the text goes as it is produced. Empty: appended to *out, and only
+  // on success.
+  std::function<void(absl::string_view)> sink;
+  // Test hooks: after the file is mapped and before it is read (to shrink
+  // the file under the mapping); after each message copy (PrintOptions).
   std::function<void()> after_map_for_test;
+  std::function<void()> after_message_copy_for_test;
 };
 
 // Dumps the file named by `options`. Appends the dump to *out (only on
 // success) and the error line to *err. Returns kDumpOk, kDumpError or
 // kDumpUsage.
 int RunDump(const DumpOptions& options, std::string* out, std::string* err);
+
+// The --list / --gc part of RunDump (options.list or options.gc set).
+int RunList(const DumpOptions& options, std::string* out, std::string* err);
 
 // The same for a region image already in memory (read only; `label` names it
 // in the error line). Returns kDumpOk or kDumpError.
