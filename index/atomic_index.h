@@ -16,6 +16,12 @@
 //                               and sees the replaced value's publisher's),
 //                               acquire on failure (the value we retry with
 //                               must come with its publisher's writes).
+//   AtomicQueueIndex::SeqCstLoad and SeqCstCompareAndExchangeStrong
+//                               seq_cst: for next_queue_index, whose writes
+//                               take part in the wake-up handshake (a
+//                               store->load pattern, see
+//                               ipc/lockless_queue.h); on x86 they compile to
+//                               the same instructions as acquire / acq_rel.
 //
 // Thread-safety: every method may be called from any thread or process.
 // Real-time safety: lock-free, no syscalls, no allocation.
@@ -102,6 +108,30 @@ class AtomicQueueIndex {
     word_.store(value.index(), std::memory_order_release);
   }
   void Invalidate() { Store(QueueIndex::Invalid()); }
+
+  // seq_cst load: in the single total order of seq_cst operations, so that a
+  // store->load (Dekker) handshake with another word can be argued.
+  QueueIndex SeqCstLoad(uint32_t queue_size) const {
+    // seq_cst: documented contract; callers state the pairing.
+    return QueueIndex::FromRaw(word_.load(std::memory_order_seq_cst),
+                               queue_size);
+  }
+
+  // Like CompareAndExchangeStrong, but seq_cst on success and failure (the
+  // failure case is then a seq_cst load of the current value).
+  bool SeqCstCompareAndExchangeStrong(QueueIndex* expected,
+                                      QueueIndex desired) {
+    uint32_t raw = expected->index();
+    // seq_cst: documented contract; callers state the pairing.
+    const bool ok = word_.compare_exchange_strong(raw, desired.index(),
+                                                  std::memory_order_seq_cst,
+                                                  std::memory_order_seq_cst);
+    *expected = QueueIndex::FromRaw(raw, desired.queue_size());
+    return ok;
+  }
+
+  // The 32-bit word itself, for futex wait/wake on it (never for writing).
+  std::atomic<uint32_t>* futex_word() { return &word_; }
 
   // Replaces `expected` by `desired`. On failure `*expected` holds the
   // current value. Both must belong to the same queue.

@@ -15,6 +15,7 @@
 #include "ipc/internal/racy_copy.h"
 #include "ipc/internal/sender_recovery.h"
 #include "ipc/internal/thread_signal.h"
+#include "sync/futex.h"
 #include "sync/robust_mutex.h"
 #include "sync/rt_priority.h"
 
@@ -25,6 +26,16 @@ using internal::RegionHeader;
 using internal::RegionView;
 using internal::SenderSlot;
 using internal::WatcherSlot;
+
+// The setup lock could not be taken. FUTEX_LOCK_PI fails this way (ESRCH)
+// when the lock is contended and its owner's tid means nothing in our pid
+// namespace, or when the word is corrupt.
+absl::Status SetupLockError() {
+  return absl::InternalError(
+      "could not take the region's setup lock: its word is corrupt, or it is "
+      "held by a thread in another pid namespace (contended setup across pid "
+      "namespaces is not supported; serialise it)");
+}
 
 namespace {
 
@@ -137,7 +148,7 @@ absl::StatusOr<RegionView> AttachRegion(void* memory, size_t size_bytes,
     }
     SetupLockGuard lock(header);
     if (!lock.ok()) {
-      return absl::InternalError("could not take the region's setup lock");
+      return SetupLockError();
     }
     // relaxed: under the setup lock, which orders us after any previous
     // initialiser.
@@ -259,7 +270,7 @@ constexpr std::chrono::milliseconds kPatientRecovery{200};
 absl::StatusOr<Sender> LocklessQueue::MakeSender() const {
   SetupLockGuard lock(region_.header());
   if (!lock.ok()) {
-    return absl::InternalError("could not take the region's setup lock");
+    return SetupLockError();
   }
   int pending = 0;
   for (const std::chrono::milliseconds patience :
@@ -396,8 +407,11 @@ SendResult Sender::Publish(size_t length, MessageInfo* info) {
       // Another sender already published `next` but has not advanced
       // next_queue_index yet (or died before doing so): help, then retry.
       QueueIndex expected = actual_next;
-      header->next_queue_index.CompareAndExchangeStrong(&expected,
-                                                        next.Increment());
+      // seq_cst: every write of next_queue_index is in the seq_cst order,
+      // so the publisher whose CAS then fails can argue the handshake from
+      // the value it read (see step 6).
+      header->next_queue_index.SeqCstCompareAndExchangeStrong(
+          &expected, next.Increment());
       continue;
     }
     if (!region.NamesMessage(to_replace)) return SendResult::kCorrupted;
@@ -446,9 +460,12 @@ SendResult Sender::Publish(size_t length, MessageInfo* info) {
     // 6. Advance next_queue_index (a helper may have done it already; either
     // way it now is past `next`), then take the replaced message as our
     // scratch and clear the intent.
+    // seq_cst (success and failure): one half of the wake-up handshake (see
+    // step 7 and lockless_queue.h); a failed CAS is a seq_cst load showing
+    // next_queue_index already past `next`.
     QueueIndex expected_next = actual_next;
-    header->next_queue_index.CompareAndExchangeStrong(&expected_next,
-                                                      next.Increment());
+    header->next_queue_index.SeqCstCompareAndExchangeStrong(&expected_next,
+                                                            next.Increment());
     slot->scratch_index.Store(to_replace);
     slot->to_replace.Invalidate();
     // Readers may still be copying the replaced message (it was in the ring
@@ -459,6 +476,16 @@ SendResult Sender::Publish(size_t length, MessageInfo* info) {
     // release: the invalidation above is ordered before the next payload
     // write into this message (the user's, through data()).
     std::atomic_thread_fence(std::memory_order_release);
+
+    // 7. Wake futex waiters, only if there are any. seq_cst: the other half
+    // of the handshake with Waiter::Wait (bit set, then next_queue_index
+    // loaded; lockless_queue.h). Same cache line as next_queue_index, which
+    // the CAS above just wrote: no extra miss. Writes nothing to the region,
+    // so a death here leaves nothing to repair (a waiter not woken wakes at
+    // the next Send or its deadline).
+    if (header->waiter_bits.load(std::memory_order_seq_cst) != 0) {
+      FutexWakeAll(header->next_queue_index.futex_word());
+    }
 
     if (info != nullptr) {
       FillInfo(monotonic_ns, realtime_ns, next, length, info);
@@ -557,57 +584,210 @@ QueueIndex LocklessQueue::LatestQueueIndex() const {
 
 // ---------------------------------------------------------------- Watchers
 
-absl::StatusOr<Watcher> LocklessQueue::MakeWatcher(int priority) const {
-  SetupLockGuard lock(region_.header());
-  if (!lock.ok()) {
-    return absl::InternalError("could not take the region's setup lock");
+absl::StatusOr<uint32_t> LocklessQueue::ClaimWatcherSlot(
+    uint32_t kind, int priority, uint32_t limit) const {
+  RegionHeader* const header = region_.header();
+  const uint32_t end = std::min(limit, config().num_watchers);
+  // Clear the waiter bits that threads left set when they died inside
+  // Waiter::Wait. Under the setup lock a free or dead slot cannot gain an
+  // owner, so its bit cannot belong to a live waiter.
+  for (uint32_t w = 0; w < std::min<uint32_t>(64, config().num_watchers);
+       ++w) {
+    const uint64_t bit = uint64_t{1} << w;
+    // relaxed: a hint only; a stale "set" costs one fetch_and below.
+    if ((header->waiter_bits.load(std::memory_order_relaxed) & bit) == 0) {
+      continue;
+    }
+    // acquire: pairs with the kernel's owner-died marking / the unlock.
+    const uint32_t word =
+        region_.watcher(w)->ownership.futex.load(std::memory_order_acquire);
+    if (OwnerTid(word) != 0) continue;
+    // relaxed: one RMW (a death here leaves the bit set or clear, both fine:
+    // the next registration looks again); it orders nothing, it only stops
+    // Send's FUTEX_WAKE calls.
+    header->waiter_bits.fetch_and(~bit, std::memory_order_relaxed);
   }
-  for (uint32_t w = 0; w < config().num_watchers; ++w) {
+  const uint64_t pid_namespace = internal::PidNamespaceId();
+  for (uint32_t w = 0; w < end; ++w) {
     WatcherSlot* const slot = region_.watcher(w);
     const uint32_t word = slot->ownership.RawOwnerWord();
     // Free (0) or left by a thread that died (owner-died, tid cleared).
     if (word != 0 && !(OwnerDied(word) && OwnerTid(word) == 0)) continue;
-    // Publish pid and priority before the owner word names us: a waker that
-    // sees our tid must see them. relaxed is enough because the lock's
+    // Publish who we are before the owner word names us: a waker that sees
+    // our tid must see these. relaxed is enough because the lock's
     // compare-and-exchange below is a release (and the slot shows no live
-    // owner until then, so wakers ignore it).
+    // owner until then, so wakers ignore it). Death before the lock leaves a
+    // free or dead slot whose fields nobody reads; the next claimer rewrites
+    // all of them.
     slot->pid.store(getpid(), std::memory_order_relaxed);
     slot->priority.store(priority, std::memory_order_relaxed);
+    slot->pid_namespace.store(pid_namespace, std::memory_order_relaxed);
+    slot->kind.store(kind, std::memory_order_relaxed);
+    slot->pending.store(0, std::memory_order_relaxed);
     std::atomic_thread_fence(std::memory_order_release);
     const LockResult result = slot->ownership.Lock();
     if (result == LockResult::kError) continue;
-    return Watcher(region_, w);
+    // seq_cst fence: the registration side of the signal handshake
+    // (lockless_queue.h): our owner word is in the fence order before
+    // whatever the caller reads next.
+    std::atomic_thread_fence(std::memory_order_seq_cst);
+    return w;
   }
   return absl::ResourceExhaustedError(absl::StrFormat(
-      "all %u watcher slots of this channel are taken by live threads",
-      config().num_watchers));
+      "all %u %s of this channel are taken by live threads", end,
+      limit < config().num_watchers ? "waiter-capable watcher slots (0..63)"
+                                    : "watcher slots"));
+}
+
+absl::StatusOr<Watcher> LocklessQueue::MakeWatcher(int priority) const {
+  // Before registering: from now on a wake-up may arrive at any time, and an
+  // unblocked one must not kill the process.
+  internal::IgnoreSignalIfDefault(WakeupSignal());
+  SetupLockGuard lock(region_.header());
+  if (!lock.ok()) return SetupLockError();
+  absl::StatusOr<uint32_t> slot = ClaimWatcherSlot(
+      internal::kSignalWatcher, priority, config().num_watchers);
+  if (!slot.ok()) return slot.status();
+  return Watcher(region_, *slot);
+}
+
+absl::StatusOr<Waiter> LocklessQueue::MakeWaiter() const {
+  SetupLockGuard lock(region_.header());
+  if (!lock.ok()) return SetupLockError();
+  absl::StatusOr<uint32_t> slot =
+      ClaimWatcherSlot(internal::kFutexWaiter, /*priority=*/0, /*limit=*/64);
+  if (!slot.ok()) return slot.status();
+  return Waiter(region_, *slot);
 }
 
 Watcher::Watcher(const RegionView& region, uint32_t slot)
-    : slot_(slot), ownership_(&region.watcher(slot)->ownership) {}
+    : slot_memory_(region.watcher(slot)),
+      slot_(slot),
+      ownership_(&region.watcher(slot)->ownership) {}
+
+void Watcher::Acknowledge() {
+  // relaxed store + seq_cst fence: the fence orders the clear before the
+  // queue reads that follow, against the seq_cst fence at the start of
+  // Wakeup (lockless_queue.h, "Signal path"). A death here needs no repair:
+  // the slot's owner is gone.
+  slot_memory_->pending.store(0, std::memory_order_relaxed);
+  std::atomic_thread_fence(std::memory_order_seq_cst);
+}
+
+Waiter::Waiter(const RegionView& region, uint32_t slot)
+    : region_(region),
+      slot_(slot),
+      ownership_(&region.watcher(slot)->ownership) {}
+
+bool Waiter::Published(uint32_t next_raw, QueueIndex next_to_read) const {
+  const uint32_t queue_size = region_.queue_size();
+  // A value no send writes (corruption): report ready and let Read say
+  // kCorrupted, rather than sleep on it.
+  if (!QueueIndex::IsLegalRaw(next_raw, queue_size)) return true;
+  const QueueIndex next = QueueIndex::FromRaw(next_raw, queue_size);
+  if (!next.valid()) return false;  // Nothing sent yet.
+  if (!next_to_read.valid()) return true;
+  // next_to_read is published when next_queue_index is past it: 1..half a
+  // wrap ahead of it (further "ahead" means it is behind: not sent yet).
+  const uint32_t ahead = next.DistanceFrom(next_to_read);
+  return ahead != 0 && ahead <= next.max_index() / 2;
+}
+
+WaitResult Waiter::Wait(QueueIndex next_to_read, int64_t deadline_ns) {
+  if (!region_.watcher(slot_)->ownership.IsLockedByMe()) {
+    return WaitResult::kNotOwner;
+  }
+  RegionHeader* const header = region_.header();
+  std::atomic<uint32_t>* const word = header->next_queue_index.futex_word();
+  // acquire: pairs with the CAS that advanced it (fast path: no need to
+  // announce ourselves when the message is already there).
+  if (Published(word->load(std::memory_order_acquire), next_to_read)) {
+    return WaitResult::kReady;
+  }
+  const uint64_t bit = uint64_t{1} << slot_;
+  // seq_cst: first half of the handshake with Send's step 7 (the bit, then
+  // next_queue_index; lockless_queue.h). One RMW: a death leaves the bit set
+  // (cleared by the next MakeWatcher/MakeWaiter) or clear.
+  header->waiter_bits.fetch_or(bit, std::memory_order_seq_cst);
+  WaitResult result = WaitResult::kTimedOut;
+  while (true) {
+    // seq_cst: second half of the handshake (see above).
+    const uint32_t seen = word->load(std::memory_order_seq_cst);
+    if (Published(seen, next_to_read)) {
+      result = WaitResult::kReady;
+      break;
+    }
+    // Sleeps only while next_queue_index still equals `seen` (the kernel
+    // compares under its bucket lock); a Send in between makes it return
+    // at once. kWoken covers EINTR and spurious wake-ups: loop and re-check.
+    const FutexWaitResult wait = deadline_ns == INT64_MAX
+                                     ? FutexWait(word, seen)
+                                     : FutexWaitUntil(word, seen, deadline_ns);
+    if (wait == FutexWaitResult::kTimedOut) {
+      // acquire: as the fast path; a send that raced the timeout counts.
+      result = Published(word->load(std::memory_order_acquire), next_to_read)
+                   ? WaitResult::kReady
+                   : WaitResult::kTimedOut;
+      break;
+    }
+  }
+  // relaxed: the bit only tells senders whether to make the syscall;
+  // clearing it orders nothing. One RMW, death-safe as above.
+  header->waiter_bits.fetch_and(~bit, std::memory_order_relaxed);
+  return result;
+}
 
 WakeUpper::WakeUpper(const LocklessQueue& queue)
-    : region_(queue.region()), pid_(getpid()), uid_(getuid()) {
+    : region_(queue.region()),
+      pid_(getpid()),
+      uid_(getuid()),
+      pid_namespace_(internal::PidNamespaceId()) {
   targets_.reserve(region_.config().num_watchers);
 }
 
-int WakeUpper::Wakeup(int current_priority) {
+namespace {
+
+// CLOCK_MONOTONIC in milliseconds, forced odd so a pending stamp is never 0.
+uint32_t PendingStamp() {
+  return static_cast<uint32_t>(NowNs(CLOCK_MONOTONIC) / 1000000) | 1u;
+}
+
+}  // namespace
+
+int WakeUpper::Wakeup(int current_priority, WakeupReport* report) {
+  WakeupReport local;
+  WakeupReport& counts = report != nullptr ? *report : local;
+  counts = WakeupReport();
   targets_.clear();  // Keeps capacity: no allocation below.
+  // seq_cst fence: pairs with the fences that end MakeWatcher and
+  // Watcher::Acknowledge (lockless_queue.h, "Signal path"): whatever the
+  // caller published before this call is seen by a reader that registered or
+  // acknowledged after this fence, else we see its registration / cleared
+  // flag below.
+  std::atomic_thread_fence(std::memory_order_seq_cst);
   for (uint32_t w = 0; w < region_.config().num_watchers; ++w) {
     WatcherSlot* const slot = region_.watcher(w);
-    // acquire: pairs with the registering thread's lock (release), so pid and
-    // priority below are the ones it wrote.
+    // acquire: pairs with the registering thread's lock (release), so the
+    // fields below are the ones it wrote.
     const uint32_t word = slot->ownership.futex.load(std::memory_order_acquire);
     const pid_t tid = OwnerTid(word);
     if (tid == 0 || OwnerDied(word)) continue;
     // relaxed: validated by the re-check of the owner word below.
     const pid_t pid = slot->pid.load(std::memory_order_relaxed);
     const int priority = slot->priority.load(std::memory_order_relaxed);
-    // acquire fence: keeps the two loads above before the re-check, so a
-    // slot reused while we read it (owner word changed) is discarded.
+    const uint64_t pid_namespace =
+        slot->pid_namespace.load(std::memory_order_relaxed);
+    const uint32_t kind = slot->kind.load(std::memory_order_relaxed);
+    // acquire fence: keeps the loads above before the re-check, so a slot
+    // reused while we read it (owner word changed) is discarded.
     std::atomic_thread_fence(std::memory_order_acquire);
     if (slot->ownership.futex.load(std::memory_order_relaxed) != word) continue;
-    targets_.push_back(Target{pid, tid, priority});
+    if (kind != internal::kSignalWatcher) continue;  // Send wakes waiters.
+    if (pid_namespace == 0 || pid_namespace != pid_namespace_) {
+      ++counts.other_namespace;  // Its tid would name another thread here.
+      continue;
+    }
+    targets_.push_back(Target{pid, tid, priority, w, word});
   }
   if (targets_.empty()) return 0;
   std::sort(targets_.begin(), targets_.end(),
@@ -620,14 +800,47 @@ int WakeUpper::Wakeup(int current_priority) {
   if (current_priority > 0 && targets_.front().priority > current_priority) {
     boost.emplace(targets_.front().priority);
   }
-  int woken = 0;
+  const uint32_t stamp = PendingStamp();
   for (const Target& target : targets_) {
-    if (internal::SendQueuedSignal(target.pid, target.tid, WakeupSignal(),
-                                   pid_, uid_)) {
-      ++woken;
+    std::atomic<uint32_t>& pending = region_.watcher(target.slot)->pending;
+    // Claim the right to queue this watcher's one signal: 0 -> stamp, or a
+    // stale stamp (a lost wake-up, see WatcherSlot::pending) -> stamp.
+    // relaxed: the flag orders nothing by itself; the handshake is carried
+    // by the seq_cst fences (here above, and in Acknowledge).
+    uint32_t seen = pending.load(std::memory_order_relaxed);
+    bool claimed = false;
+    while (seen == 0 || stamp - seen >= internal::kPendingRearmMs) {
+      // A death right after this CAS leaves a stamp and no signal: the
+      // watcher's wake-ups resume when it acknowledges, or after
+      // kPendingRearmMs at the latest.
+      if (pending.compare_exchange_weak(seen, stamp,
+                                        std::memory_order_relaxed)) {
+        claimed = true;
+        break;
+      }
+    }
+    if (!claimed) {
+      ++counts.already_pending;
+      continue;
+    }
+    const internal::QueueSignalResult result = internal::SendQueuedSignal(
+        target.pid, target.tid, WakeupSignal(), pid_, uid_);
+    if (result == internal::QueueSignalResult::kQueued) {
+      ++counts.signalled;
+      continue;
+    }
+    // Nothing was queued: give the flag back (if still ours) so the next
+    // Wakeup tries again. relaxed: as above. One CAS: a death before it
+    // leaves our stamp, re-armed after kPendingRearmMs.
+    uint32_t ours = stamp;
+    pending.compare_exchange_strong(ours, 0, std::memory_order_relaxed);
+    if (result == internal::QueueSignalResult::kQuotaExhausted) {
+      ++counts.quota_exhausted;
+    } else {
+      ++counts.gone;
     }
   }
-  return woken;
+  return counts.signalled + counts.already_pending;
 }
 
 }  // namespace lockless

@@ -25,6 +25,33 @@
 // message's queue index; a Read that returns GOOD saw exactly what was sent.
 // LatestQueueIndex is acquire: messages up to the index it returns are
 // readable (unless already overwritten).
+//
+// Waking readers: two ways, one handshake.
+//   Waiter::Wait   the reader thread sleeps on a futex (next_queue_index
+//                  itself) until a message newer than it has read is
+//                  published or a deadline passes. Senders wake it from Send:
+//                  no WakeUpper needed, no signal, works across pid
+//                  namespaces. Use it when the thread has nothing else to
+//                  wait for.
+//   Watcher +      the reader gets a real-time signal through a signalfd it
+//   WakeUpper      polls in its epoll loop together with its other fds; the
+//                  sender decides when to wake (after a batch) and wakes in
+//                  priority order with a priority boost.
+// No lost wake-up (futex path). The waiter sets its bit in waiter_bits with a
+// seq_cst RMW and then loads next_queue_index seq_cst; Send advances
+// next_queue_index with a seq_cst CAS (or sees it advanced by a seq_cst CAS
+// that failed) and then loads waiter_bits seq_cst. In the single total order
+// of those four operations one of the two loads comes last and sees the
+// other side's write: either the waiter sees the new index and does not
+// sleep, or Send sees the bit and calls FUTEX_WAKE, and the waiter's
+// FUTEX_WAIT, which compares next_queue_index with the value it saw under
+// the futex bucket lock, either is woken or does not start. On x86 this costs
+// Send one plain load (seq_cst loads are movs; the CAS is locked anyway).
+// Signal path: MakeWatcher and Watcher::Acknowledge end with a seq_cst fence
+// before the reader reads the queue; Wakeup starts with one before it reads
+// the watcher slots. Either the reader's read follows the sender's publish in
+// that fence order and sees the message, or Wakeup sees the registration /
+// the cleared pending flag and queues a signal.
 #ifndef LOCKLESS_IPC_LOCKLESS_QUEUE_H_
 #define LOCKLESS_IPC_LOCKLESS_QUEUE_H_
 
@@ -146,8 +173,24 @@ class Sender {
   internal::HeldLock ownership_;
 };
 
-// A registration of the calling thread for wake-ups. Move-only; the
+// A registration of the calling thread for signal wake-ups. Move-only; the
 // destructor unregisters, and must run on the registering thread.
+//
+// Use: create a SignalFd for WakeupSignal() on the thread, then the Watcher;
+// on every wake (the signalfd readable) Drain() the signalfd, call
+// Acknowledge(), then read the queue until kNothingNew. At most one wake-up
+// signal is queued per watcher at a time (a pending flag in its slot), so a
+// watcher that stops draining holds at most one queued signal (plus one per
+// second while it stays stuck, see WatcherSlot::pending) and cannot exhaust
+// the RLIMIT_SIGPENDING quota its user shares with other readers.
+//
+// Signals cannot kill. MakeWatcher makes WakeupSignal() ignored process-wide
+// if its disposition is the default (terminate). An ignored signal that is
+// blocked (as SignalFd blocks it) still reaches the signalfd; one that
+// arrives after the SignalFd unblocked it (a late or stray wake-up) is
+// discarded. A program that installs its own handler for WakeupSignal()
+// keeps it (it is never replaced), and must then expect that handler to run
+// for late wake-ups on any thread that does not block the signal.
 class Watcher {
  public:
   Watcher(Watcher&& other) noexcept = default;
@@ -156,12 +199,88 @@ class Watcher {
 
   uint32_t slot() const { return slot_; }
 
+  // Re-arms wake-ups: clears this watcher's pending flag, so the next Wakeup
+  // queues a signal again. Call it after draining the signalfd and before
+  // reading the queue (then no message published after the reads is missed:
+  // see "Signal path" above). Owning thread only; one store and one fence,
+  // no syscall: RT-safe.
+  void Acknowledge();
+
  private:
   friend class LocklessQueue;
   Watcher(const internal::RegionView& region, uint32_t slot);
 
+  internal::WatcherSlot* slot_memory_ = nullptr;
   uint32_t slot_ = 0;
   internal::HeldLock ownership_;
+};
+
+// Outcome of Waiter::Wait.
+enum class WaitResult {
+  // A message at or after the queue index waited for has been published
+  // (it may already be overwritten: Read says kTooOld then).
+  kReady,
+  // The deadline passed first.
+  kTimedOut,
+  // The calling thread does not own this Waiter's slot (another thread, a
+  // forked child, or its thread exited). Nothing was touched.
+  kNotOwner,
+};
+
+// A registration of the calling thread to sleep until new messages arrive,
+// on a futex in the region (no signal). Move-only; the destructor
+// unregisters and must run on the registering thread. Occupies one of the
+// channel's watcher slots (only slots 0..63 can hold a Waiter).
+//
+// Cost to senders: each Send loads one word (on the cache line it writes
+// anyway); only while some Waiter is inside Wait does Send make a system
+// call (one FUTEX_WAKE for all of them). A Waiter whose thread dies inside
+// Wait leaves its bit set: every Send then makes that FUTEX_WAKE (waking
+// nobody, ~1 us) until the next MakeWatcher or MakeWaiter on the channel
+// clears the bits of dead slots.
+//
+// Works across pid namespaces (the futex is keyed by the shared page, not
+// by a thread id). Needs a writable mapping (Wait sets and clears its bit).
+class Waiter {
+ public:
+  Waiter(Waiter&& other) noexcept = default;
+  Waiter& operator=(Waiter&& other) noexcept = default;
+  ~Waiter() = default;
+
+  // Blocks until a message with queue index `next_to_read` or later has
+  // been published (LatestQueueIndex() is at or past it), or until the
+  // absolute CLOCK_MONOTONIC `deadline_ns` (see MonotonicNowNs in
+  // sync/futex.h; INT64_MAX: no deadline). Returns at once when that message
+  // is already there. `next_to_read` is the index the caller will Read next
+  // (QueueIndex::Invalid() or index 0 on an empty queue: "any message").
+  // Signals (EINTR) and spurious wake-ups are absorbed. Owning thread only.
+  // Blocks; no allocation.
+  [[nodiscard]] WaitResult Wait(QueueIndex next_to_read, int64_t deadline_ns);
+
+  uint32_t slot() const { return slot_; }
+
+ private:
+  friend class LocklessQueue;
+  Waiter(const internal::RegionView& region, uint32_t slot);
+
+  // Whether next_queue_index (raw) shows `next_to_read` published.
+  bool Published(uint32_t next_raw, QueueIndex next_to_read) const;
+
+  internal::RegionView region_;
+  uint32_t slot_ = 0;
+  internal::HeldLock ownership_;
+};
+
+// What one Wakeup call did, watcher by watcher (waiter slots not counted).
+struct WakeupReport {
+  int signalled = 0;        // A signal was queued now.
+  int already_pending = 0;  // One was queued earlier and not acknowledged.
+  int quota_exhausted = 0;  // EAGAIN: the watcher's user's RLIMIT_SIGPENDING
+                            // is full; nothing queued (flag left clear).
+  int other_namespace = 0;  // In another pid namespace (or unknown): a tid
+                            // means nothing here, so it was not signalled.
+                            // Use a Waiter to reach it.
+  int gone = 0;             // Exited or not ours to signal (ESRCH, EPERM).
 };
 
 // Wakes registered watchers. Holds preallocated scratch so Wakeup does not
@@ -172,29 +291,37 @@ class WakeUpper {
  public:
   explicit WakeUpper(const LocklessQueue& queue);
 
-  // Sends one queued real-time signal (WakeupSignal()) to each registered,
-  // live watcher thread, highest priority first. If `current_priority` (the
-  // caller's SCHED_FIFO priority, 0 if not real-time) is > 0 and below the
-  // highest watcher's, the caller is boosted to that priority while
-  // signalling (avoids priority inversion) and restored afterwards. Returns
-  // how many threads were signalled. Not RT-bounded: makes one syscall per
-  // watcher (plus a few to read, set and restore the priority when
-  // boosting); allocates nothing.
-  int Wakeup(int current_priority);
+  // Wakes each registered, live signal watcher in this process's pid
+  // namespace, highest priority first: queues one real-time signal
+  // (WakeupSignal()) to it unless one is already pending (not yet
+  // Acknowledged). If `current_priority` (the caller's SCHED_FIFO priority,
+  // 0 if not real-time) is > 0 and below the highest watcher's, the caller
+  // is boosted to that priority while signalling (avoids priority inversion)
+  // and restored afterwards. Returns how many watchers are now due to wake
+  // (signalled now or already pending); `report`, if given, says what
+  // happened to each. Watchers in another pid namespace are never signalled
+  // by number (report->other_namespace). Not RT-bounded: one syscall per
+  // watcher signalled (plus a few to read, set and restore the priority
+  // when boosting); allocates nothing. Waiters are woken by Send itself.
+  int Wakeup(int current_priority, WakeupReport* report = nullptr);
 
  private:
   struct Target {
     pid_t pid;
     pid_t tid;
     int priority;
+    uint32_t slot;
+    uint32_t owner_word;
   };
   internal::RegionView region_;
   pid_t pid_;
   uid_t uid_;
+  uint64_t pid_namespace_;
   std::vector<Target> targets_;
 };
 
-// The real-time signal used for wake-ups (SIGRTMIN + 2).
+// The real-time signal used for wake-ups (SIGRTMIN + 2). See Watcher for
+// what a program with its own handler for it must know.
 int WakeupSignal();
 
 // A view of an initialised channel region. Cheap to copy; does not own the
@@ -238,10 +365,29 @@ class LocklessQueue {
   // free, up to ~200 ms when none is. Not RT-safe (takes the setup lock).
   absl::StatusOr<Sender> MakeSender() const;
 
-  // Registers the calling thread for wake-ups at SCHED_FIFO `priority` (0 for
-  // a non-real-time thread). ResourceExhausted when all watcher slots are in
-  // use by live threads. Not RT-safe.
+  // Registers the calling thread for signal wake-ups at SCHED_FIFO
+  // `priority` (0 for a non-real-time thread), and makes WakeupSignal()
+  // ignored process-wide if it had its default disposition (see Watcher).
+  // ResourceExhausted when all watcher slots are in use by live threads.
+  // Not RT-safe (takes the setup lock).
   absl::StatusOr<Watcher> MakeWatcher(int priority) const;
+
+  // Registers the calling thread to wait for messages with Waiter::Wait.
+  // ResourceExhausted when watcher slots 0..63 are all in use by live
+  // threads. Not RT-safe (takes the setup lock). Both this and MakeWatcher
+  // first clear the waiter bits of slots whose owner died.
+  //
+  // Pid namespaces: the channel's robust mutexes hold thread ids as their
+  // owner's namespace numbers them. Uncontended locking, owner-death
+  // marking by the kernel, Send, Read, Wait and futex wake-ups all work
+  // across namespaces; a *contended* setup lock (two processes in different
+  // pid namespaces calling MakeSender / MakeWatcher / MakeWaiter at the same
+  // moment) makes the kernel look the owner's tid up in the caller's
+  // namespace: usually no such thread (ESRCH), and the call returns an
+  // InternalError that says so; if the number names another thread there,
+  // the wait is priority-boosting the wrong thread. Serialise channel setup
+  // across namespaces (e.g. create senders and watchers at startup).
+  absl::StatusOr<Waiter> MakeWaiter() const;
 
   // Reads the message published at `queue_index`. On kGood, `info` holds its
   // times, index and length, and min(length, data_capacity) payload bytes
@@ -266,6 +412,11 @@ class LocklessQueue {
       void*, size_t, const QueueConfig&, uint32_t);
   explicit LocklessQueue(const internal::RegionView& region)
       : region_(region) {}
+
+  // Claims a free or dead watcher slot below `limit` for the calling thread
+  // (setup lock held), recording `kind` and `priority` first.
+  absl::StatusOr<uint32_t> ClaimWatcherSlot(uint32_t kind, int priority,
+                                            uint32_t limit) const;
 
   // Claims the first claimable sender slot (caller holds the setup lock);
   // nullopt if none is, DataLoss if a claimable slot is corrupted.

@@ -382,9 +382,20 @@ TEST(WakeupTest, DrainDiscardsEveryQueuedWakeup) {
   absl::StatusOr<Watcher> watcher = queue.MakeWatcher(0);
   ASSERT_TRUE(watcher.ok()) << watcher.status();
   WakeUpper wake_upper(queue);
-  for (int i = 0; i < 200; ++i) ASSERT_EQ(wake_upper.Wakeup(0), 1);
-  EXPECT_EQ(signal_fd->Drain(), 200u);
+  // At most one wake-up is queued until the watcher acknowledges it.
+  for (int i = 0; i < 200; ++i) {
+    WakeupReport report;
+    ASSERT_EQ(wake_upper.Wakeup(0, &report), 1);
+    EXPECT_EQ(report.signalled, i == 0 ? 1 : 0);
+    EXPECT_EQ(report.already_pending, i == 0 ? 0 : 1);
+  }
+  EXPECT_EQ(signal_fd->Drain(), 1u);
   EXPECT_EQ(signal_fd->Drain(), 0u);
+  watcher->Acknowledge();
+  WakeupReport report;
+  ASSERT_EQ(wake_upper.Wakeup(0, &report), 1);
+  EXPECT_EQ(report.signalled, 1);
+  EXPECT_EQ(signal_fd->Drain(), 1u);
 }
 
 TEST(WakeupTest, DeadWatcherIsSkippedAndItsSlotReused) {

@@ -78,6 +78,9 @@ void InitializeRegion(const RegionView& region, uint32_t first_queue_index) {
                 sizeof(watcher->ownership));
     watcher->pid.store(0, std::memory_order_relaxed);
     watcher->priority.store(0, std::memory_order_relaxed);
+    watcher->pid_namespace.store(0, std::memory_order_relaxed);
+    watcher->kind.store(kSignalWatcher, std::memory_order_relaxed);
+    watcher->pending.store(0, std::memory_order_relaxed);
   }
   for (uint32_t s = 0; s < config.num_senders; ++s) {
     SenderSlot* const sender = region.sender(s);
@@ -99,6 +102,8 @@ void InitializeRegion(const RegionView& region, uint32_t first_queue_index) {
                                 config.message_data_size_bytes};
   header->next_queue_index.RelaxedStore(
       first_queue_index == 0 ? QueueIndex::Invalid() : first);
+  header->reserved1 = 0;
+  header->waiter_bits.store(0, std::memory_order_relaxed);
   // release: pairs with the acquire load of `initialized` by every opener,
   // which then sees all of the above.
   header->initialized.store(kInitializedValue, std::memory_order_release);

@@ -40,7 +40,7 @@ inline constexpr size_t kCacheLineBytes = 64;
 // "LOCKLESS" in ASCII, little-endian: marks a region as ours.
 inline constexpr uint64_t kRegionMagic = 0x5353454c4b434f4cull;
 // Bump whenever anything in this file changes shape or meaning.
-inline constexpr uint32_t kLayoutVersion = 1;
+inline constexpr uint32_t kLayoutVersion = 2;  // 2: wake-up words (issue 11).
 // Value of RegionHeader::initialized once the region is ready. Not just 1, so
 // that a foreign file is unlikely to look initialised.
 inline constexpr uint32_t kInitializedValue = 0x1d1e1a11u;
@@ -74,9 +74,25 @@ struct RegionHeader {
 
   // The queue index the next send will publish (invalid before the first
   // send). Written by every sender with CAS; on its own cache line because it
-  // is the hottest shared word.
+  // is the hottest shared word. Also the futex word that Waiter::Wait sleeps
+  // on (FUTEX_WAIT with the value it last saw; read-only for the kernel).
   alignas(kCacheLineBytes) AtomicQueueIndex next_queue_index;
+  uint32_t reserved1;
+  // Which watcher slots hold a Waiter that is (about to be) asleep on
+  // next_queue_index: bit w for slot w (only slots 0..63 can hold a Waiter).
+  // On next_queue_index's cache line, so the one load Send makes of it
+  // costs no extra cache miss. Idle: 0. Set and cleared by the waiting
+  // thread with one atomic RMW each (fetch_or / fetch_and), so a death
+  // leaves it either set or clear, never half-written. A bit left set by a
+  // dead waiter is cleared under setup_lock by the next MakeWatcher /
+  // MakeWaiter (its slot's owner word says OWNER_DIED or is free).
+  std::atomic<uint64_t> waiter_bits;
 };
+static_assert(offsetof(RegionHeader, waiter_bits) / kCacheLineBytes ==
+                  offsetof(RegionHeader, next_queue_index) / kCacheLineBytes,
+              "Send loads waiter_bits right after its CAS of "
+              "next_queue_index: keep them on one cache line");
+static_assert(std::atomic<uint64_t>::is_always_lock_free);
 
 struct MessageHeader {
   // The queue index this message was published for; invalid while the
@@ -102,17 +118,43 @@ struct alignas(kCacheLineBytes) Message {
   }
 };
 
+// What a registered watcher slot is waiting with.
+enum WatcherKind : uint32_t {
+  kSignalWatcher = 0,  // Watcher: woken by WakeUpper with a real-time signal.
+  kFutexWaiter = 1,    // Waiter: sleeps on next_queue_index; never signalled.
+};
+
 struct alignas(kCacheLineBytes) WatcherSlot {
   // Owned (locked) by the watching thread for as long as it is registered:
-  // the word holds its tid. FUTEX_OWNER_DIED marks a watcher that died; its
-  // slot is free to reuse. Idle: 0.
+  // the word holds its tid (as the owner's own pid namespace numbers it).
+  // FUTEX_OWNER_DIED marks a watcher that died; its slot is free to reuse.
+  // Idle: 0.
   RobustMutex ownership;
   // Process id and SCHED_FIFO priority of the owner. Written under
   // setup_lock before `ownership` is locked, so a waker that sees the owner's
   // tid also sees these.
   std::atomic<int32_t> pid;
   std::atomic<int32_t> priority;
+  // The owner's pid namespace (inode of /proc/self/ns/pid; 0 if unknown).
+  // A tid and pid only name a thread inside that namespace: a waker in any
+  // other one never signals by number. Written like pid.
+  std::atomic<uint64_t> pid_namespace;
+  // WatcherKind of the owner. Written like pid.
+  std::atomic<uint32_t> kind;
+  // Wake-up pending: 0 when none; otherwise the CLOCK_MONOTONIC millisecond
+  // (forced odd, so never 0) at which a waker claimed the right to queue one
+  // signal. Set 0 -> stamp by a waker (CAS) before it signals, so at most one
+  // wake-up is queued per watcher; cleared to 0 by the owner
+  // (Watcher::Acknowledge) before it reads the queue; reset to 0 by a waker
+  // whose signal failed; 0 at registration (written like pid). A stamp older
+  // than kPendingRearmMs is taken as a lost wake-up (its waker died between
+  // the CAS and the signal, or the owner does not drain) and re-armed by the
+  // next waker (CAS old stamp -> new stamp): at most one extra queued signal
+  // per watcher per kPendingRearmMs.
+  std::atomic<uint32_t> pending;
 };
+// A pending stamp older than this is re-armed (see WatcherSlot::pending).
+inline constexpr uint32_t kPendingRearmMs = 1000;
 
 struct alignas(kCacheLineBytes) SenderSlot {
   // Owned by the thread holding the Sender. FUTEX_OWNER_DIED marks a sender
