@@ -5,6 +5,8 @@
 //
 // Each failure case runs where a failure cannot take the test runner down
 // with it (a forked child), and reports through shared memory.
+#include <poll.h>
+#include <pthread.h>
 #include <sched.h>
 #include <signal.h>
 #include <sys/mman.h>
@@ -157,6 +159,7 @@ struct NamespaceReport {
   std::atomic<int> waker_signalled_itself{-1};
   std::atomic<int> wakeup_result{-1};
   std::atomic<int> watcher_got_signal{-1};
+  std::atomic<int> wait_result{-1};
 };
 
 constexpr int kSkipExitCode = 77;
@@ -185,10 +188,15 @@ TEST(WakeupNamespaceTest, WakerInAnotherPidNamespaceNeverSignalsByNumber) {
         absl::StatusOr<SignalFd> signal_fd =
             SignalFd::Create({WakeupSignal()});
         absl::StatusOr<Watcher> registration = queue.MakeWatcher(0);
-        if (!signal_fd.ok() || !registration.ok()) _exit(3);
+        absl::StatusOr<Waiter> waiter = queue.MakeWaiter();
+        if (!signal_fd.ok() || !registration.ok() || !waiter.ok()) _exit(3);
         report->registered.Set();
         report->checked.Wait();
         report->watcher_got_signal.store(signal_fd->Read().has_value());
+        // The futex path reaches across namespaces.
+        report->wait_result.store(static_cast<int>(
+            waiter->Wait(queue.MakeQueueIndex(0),
+                         MonotonicNowNs() + int64_t{20} * 1000000000)));
         _exit(0);
       }
       report->registered.Wait();
@@ -199,6 +207,8 @@ TEST(WakeupNamespaceTest, WakerInAnotherPidNamespaceNeverSignalsByNumber) {
       report->waker_signalled_itself.store(
           sigismember(&pending, WakeupSignal()));
       report->checked.Set();
+      absl::StatusOr<Sender> sender = queue.MakeSender();
+      if (!sender.ok() || sender->Send("x", 1) != SendResult::kOk) return 5;
       int watcher_status = 0;
       waitpid(watcher, &watcher_status, 0);
       return WIFEXITED(watcher_status) ? WEXITSTATUS(watcher_status) : 4;
@@ -213,7 +223,217 @@ TEST(WakeupNamespaceTest, WakerInAnotherPidNamespaceNeverSignalsByNumber) {
   EXPECT_EQ(report->waker_signalled_itself.load(), 0)
       << "the waker signalled the watcher's tid in its own namespace";
   EXPECT_EQ(report->wakeup_result.load(), 0);
+  EXPECT_EQ(report->watcher_got_signal.load(), 0);
+  EXPECT_EQ(report->wait_result.load(), static_cast<int>(WaitResult::kReady));
 }
+
+// ------------------------------------------------- Waiter: the futex path
+
+// A failure bound for blocking waits in these tests (never synchronisation:
+// every wait below ends because of a Send, or the test fails).
+int64_t FailAfter() { return MonotonicNowNs() + int64_t{20} * 1000000000; }
+
+TEST(WaiterTest, ReturnsAtOnceWhenPublishedAndTimesOutWhenNot) {
+  QueueMemory memory(WakeConfig());
+  LocklessQueue queue =
+      *LocklessQueue::Attach(memory.data(), memory.size_bytes(), WakeConfig());
+  absl::StatusOr<Waiter> waiter = queue.MakeWaiter();
+  ASSERT_TRUE(waiter.ok()) << waiter.status();
+  // Empty queue: nothing to wait for yet; a past deadline times out.
+  EXPECT_EQ(waiter->Wait(QueueIndex::Invalid(), MonotonicNowNs() - 1),
+            WaitResult::kTimedOut);
+  EXPECT_EQ(waiter->Wait(queue.MakeQueueIndex(0), 0), WaitResult::kTimedOut);
+  absl::StatusOr<Sender> sender = queue.MakeSender();
+  ASSERT_TRUE(sender.ok());
+  ASSERT_EQ(sender->Send("a", 1), SendResult::kOk);
+  EXPECT_EQ(waiter->Wait(QueueIndex::Invalid(), 0), WaitResult::kReady);
+  EXPECT_EQ(waiter->Wait(queue.MakeQueueIndex(0), 0), WaitResult::kReady);
+  EXPECT_EQ(waiter->Wait(queue.MakeQueueIndex(1), 0), WaitResult::kTimedOut);
+  // Bits are cleared on return: senders make no syscall.
+  EXPECT_EQ(queue.region().header()->waiter_bits.load(), 0u);
+}
+
+TEST(WaiterTest, OtherThreadIsNotOwner) {
+  QueueMemory memory(WakeConfig());
+  LocklessQueue queue =
+      *LocklessQueue::Attach(memory.data(), memory.size_bytes(), WakeConfig());
+  absl::StatusOr<Waiter> waiter = queue.MakeWaiter();
+  ASSERT_TRUE(waiter.ok());
+  std::thread([&] {
+    EXPECT_EQ(waiter->Wait(QueueIndex::Invalid(), 0), WaitResult::kNotOwner);
+  }).join();
+}
+
+void NoOpHandler(int) {}
+
+// A signal delivered to the waiting thread (EINTR) does not end the wait.
+TEST(WaiterTest, SignalsDoNotEndTheWait) {
+  QueueMemory memory(WakeConfig());
+  LocklessQueue queue =
+      *LocklessQueue::Attach(memory.data(), memory.size_bytes(), WakeConfig());
+  struct sigaction action = {};
+  action.sa_handler = NoOpHandler;  // No SA_RESTART: futex returns EINTR.
+  sigaction(SIGUSR1, &action, nullptr);
+  std::atomic<pthread_t> waiting_thread{};
+  Event registered;
+  std::atomic<int> result{-1};
+  std::thread waiter_thread([&] {
+    absl::StatusOr<Waiter> waiter = queue.MakeWaiter();
+    ASSERT_TRUE(waiter.ok());
+    waiting_thread.store(pthread_self());
+    registered.Set();
+    result.store(static_cast<int>(
+        waiter->Wait(queue.MakeQueueIndex(0), FailAfter())));
+  });
+  registered.Wait();
+  // Interrupt it until it is asleep with its bit set, a few times more, then
+  // publish.
+  const auto& bits = queue.region().header()->waiter_bits;
+  for (int interrupts = 0; interrupts < 20;) {
+    pthread_kill(waiting_thread.load(), SIGUSR1);
+    if (bits.load() != 0) ++interrupts;
+    std::this_thread::yield();
+  }
+  EXPECT_EQ(result.load(), -1);  // Still waiting.
+  absl::StatusOr<Sender> sender = queue.MakeSender();
+  ASSERT_TRUE(sender.ok());
+  ASSERT_EQ(sender->Send("a", 1), SendResult::kOk);
+  waiter_thread.join();
+  EXPECT_EQ(result.load(), static_cast<int>(WaitResult::kReady));
+}
+
+TEST(WaiterTest, DeadWaitersBitIsClearedByTheNextRegistration) {
+  QueueMemory memory(WakeConfig());
+  LocklessQueue queue =
+      *LocklessQueue::Attach(memory.data(), memory.size_bytes(), WakeConfig());
+  // A child process dies inside Wait (its bit set), killed by the kernel.
+  const pid_t child = fork();
+  if (child == 0) {
+    absl::StatusOr<Waiter> waiter = queue.MakeWaiter();
+    if (!waiter.ok()) _exit(2);
+    (void)waiter->Wait(queue.MakeQueueIndex(0), INT64_MAX);
+    _exit(3);
+  }
+  auto& bits = queue.region().header()->waiter_bits;
+  while (bits.load() == 0) std::this_thread::yield();
+  kill(child, SIGKILL);
+  int status = 0;
+  waitpid(child, &status, 0);
+  ASSERT_TRUE(WIFSIGNALED(status));
+  EXPECT_NE(bits.load(), 0u);  // Every Send now pays a FUTEX_WAKE...
+  absl::StatusOr<Waiter> waiter = queue.MakeWaiter();  // ...until this.
+  ASSERT_TRUE(waiter.ok());
+  EXPECT_EQ(bits.load(), 0u);
+}
+
+// Lost-wake-up ping-pong: `rounds` round trips between two parties, each
+// publishing on one queue and waiting on the other. A lost wake-up shows up as
+// a kTimedOut at the 20 s failure bound.
+constexpr int kRounds = 100000;
+
+struct PingPongQueues {
+  PingPongQueues()
+      : ping_memory(WakeConfig()),
+        pong_memory(WakeConfig()),
+        ping(*LocklessQueue::Attach(ping_memory.data(),
+                                    ping_memory.size_bytes(), WakeConfig())),
+        pong(*LocklessQueue::Attach(pong_memory.data(),
+                                    pong_memory.size_bytes(), WakeConfig())) {}
+  QueueMemory ping_memory;
+  QueueMemory pong_memory;
+  LocklessQueue ping;
+  LocklessQueue pong;
+};
+
+// Futex side: `rounds` times, send on `out` (if `first`, before waiting)
+// and wait for message i on `in`. Returns the number of rounds completed.
+int FutexParty(const LocklessQueue& in, const LocklessQueue& out,
+               bool first, int rounds) {
+  absl::StatusOr<Waiter> waiter = in.MakeWaiter();
+  absl::StatusOr<Sender> sender = out.MakeSender();
+  if (!waiter.ok() || !sender.ok()) return -1;
+  for (int i = 0; i < rounds; ++i) {
+    if (first && sender->Send(&i, sizeof(i)) != SendResult::kOk) return i;
+    if (waiter->Wait(in.MakeQueueIndex(static_cast<uint32_t>(i)),
+                     FailAfter()) != WaitResult::kReady) {
+      return i;
+    }
+    if (!first && sender->Send(&i, sizeof(i)) != SendResult::kOk) return i;
+  }
+  return rounds;
+}
+
+// Signal side: same, woken through a signalfd + Watcher + WakeUpper.
+int SignalParty(const LocklessQueue& in, const LocklessQueue& out,
+                bool first, int rounds) {
+  absl::StatusOr<SignalFd> signal_fd = SignalFd::Create({WakeupSignal()});
+  absl::StatusOr<Watcher> watcher = in.MakeWatcher(0);
+  absl::StatusOr<Sender> sender = out.MakeSender();
+  if (!signal_fd.ok() || !watcher.ok() || !sender.ok()) return -1;
+  WakeUpper wake_upper(out);
+  auto send = [&](int i) {
+    if (sender->Send(&i, sizeof(i)) != SendResult::kOk) return false;
+    wake_upper.Wakeup(0);
+    return true;
+  };
+  for (int i = 0; i < rounds; ++i) {
+    if (first && !send(i)) return i;
+    const QueueIndex want = in.MakeQueueIndex(static_cast<uint32_t>(i));
+    while (true) {
+      watcher->Acknowledge();  // Before reading (see Watcher).
+      int value = -1;
+      MessageInfo info;
+      const ReadResult read = in.Read(want, &info, &value, sizeof(value));
+      if (read == ReadResult::kGood && value == i) break;
+      if (read != ReadResult::kNothingNew) return i;
+      pollfd poll_fd = {signal_fd->fd(), POLLIN, 0};
+      if (poll(&poll_fd, 1, 20000) == 0) return i;  // Lost wake-up.
+      signal_fd->Drain();
+    }
+    if (!first && !send(i)) return i;
+  }
+  return rounds;
+}
+
+template <typename Party>
+void PingPongThreads(Party party) {
+  PingPongQueues queues;
+  // The wake-up signal is blocked before any thread starts, as a program
+  // using signalfds would.
+  sigset_t block;
+  sigemptyset(&block);
+  sigaddset(&block, WakeupSignal());
+  pthread_sigmask(SIG_BLOCK, &block, nullptr);
+  std::atomic<int> echoed{0};
+  std::thread echo([&] {
+    echoed.store(party(queues.ping, queues.pong, false, kRounds));
+  });
+  const int rounds = party(queues.pong, queues.ping, true, kRounds);
+  echo.join();
+  pthread_sigmask(SIG_UNBLOCK, &block, nullptr);
+  EXPECT_EQ(rounds, kRounds);
+  EXPECT_EQ(echoed.load(), kRounds);
+}
+
+template <typename Party>
+void PingPongProcesses(Party party) {
+  PingPongQueues queues;
+  const pid_t child = fork();
+  if (child == 0) {
+    _exit(party(queues.ping, queues.pong, false, kRounds) == kRounds ? 0 : 1);
+  }
+  const int rounds = party(queues.pong, queues.ping, true, kRounds);
+  int status = 0;
+  waitpid(child, &status, 0);
+  EXPECT_EQ(rounds, kRounds);
+  EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0)
+      << DescribeStatus(status);
+}
+
+TEST(PingPongTest, FutexThreads) { PingPongThreads(FutexParty); }
+TEST(PingPongTest, FutexProcesses) { PingPongProcesses(FutexParty); }
+TEST(PingPongTest, SignalThreads) { PingPongThreads(SignalParty); }
+TEST(PingPongTest, SignalProcesses) { PingPongProcesses(SignalParty); }
 
 }  // namespace
 }  // namespace lockless
