@@ -461,6 +461,94 @@ TEST(QueueDeathTest, WatcherDiesMidRegistration) {
   ExpectSurvivesEveryDeath("watcher dies mid-registration", options);
 }
 
+// A waiter dies anywhere in MakeWaiter + a Wait (past deadline, so it sets
+// its bit, looks, times out and clears it) + its unregistration: a bit left
+// set is cleared by the next registration, and every slot is usable again.
+TEST(QueueDeathTest, WaiterDiesMidWait) {
+  const QueueConfig config = DeathConfig();
+  DeathTestOptions options = QueueDeathOptions(config);
+  options.prepare = [&](void* region) { AttachOrDie(region, config); };
+  options.run = [&](void* region) {
+    const LocklessQueue queue = AttachOrDie(region, config);
+    absl::StatusOr<Waiter> waiter = queue.MakeWaiter();
+    if (!waiter.ok()) std::abort();
+    if (waiter->Wait(queue.MakeQueueIndex(0), /*deadline_ns=*/0) !=
+        WaitResult::kTimedOut) {
+      std::abort();
+    }
+  };
+  options.check = [&](void* region) -> absl::Status {
+    const LocklessQueue queue = AttachOrDie(region, config);
+    std::vector<Waiter> waiters;
+    for (uint32_t w = 0; w < config.num_watchers; ++w) {
+      absl::StatusOr<Waiter> waiter = queue.MakeWaiter();
+      if (!waiter.ok()) return waiter.status();
+      waiters.push_back(*std::move(waiter));
+    }
+    if (const uint64_t bits = queue.region().header()->waiter_bits.load();
+        bits != 0) {
+      return absl::DataLossError(
+          absl::StrCat("waiter bits left set: ", bits));
+    }
+    return absl::OkStatus();
+  };
+  ExpectSurvivesEveryDeath("waiter dies mid-wait", options);
+}
+
+// A waker dies anywhere in Wakeup (after claiming a watcher's pending flag,
+// before or after signalling): once the watcher acknowledges, the next
+// Wakeup signals it again.
+TEST(QueueDeathTest, WakerDiesMidWakeup) {
+  const QueueConfig config = DeathConfig();
+  // This thread is the watcher; its wake-ups stay pending (blocked) and are
+  // drained in `check`.
+  sigset_t block, previous;
+  sigemptyset(&block);
+  sigaddset(&block, WakeupSignal());
+  pthread_sigmask(SIG_BLOCK, &block, &previous);
+  auto drain = [&] {
+    int drained = 0;
+    const timespec zero{0, 0};
+    while (sigtimedwait(&block, nullptr, &zero) > 0) ++drained;
+    return drained;
+  };
+  std::optional<Watcher> watcher;
+  DeathTestOptions options = QueueDeathOptions(config);
+  options.prepare = [&](void* region) {
+    const LocklessQueue queue = AttachOrDie(region, config);
+    absl::StatusOr<Watcher> made = queue.MakeWatcher(0);
+    if (!made.ok()) std::abort();
+    watcher.emplace(*std::move(made));
+  };
+  options.cleanup = [&](void*) {
+    watcher.reset();
+    drain();
+  };
+  options.run = [&](void* region) {
+    const LocklessQueue queue = AttachOrDie(region, config);
+    WakeUpper wake_upper(queue);
+    if (wake_upper.Wakeup(0) != 1) std::abort();
+  };
+  options.check = [&](void* region) -> absl::Status {
+    const LocklessQueue queue = AttachOrDie(region, config);
+    drain();
+    watcher->Acknowledge();
+    WakeupReport report;
+    WakeUpper wake_upper(queue);
+    wake_upper.Wakeup(0, &report);
+    if (report.signalled != 1) {
+      return absl::DataLossError(
+          absl::StrCat("after acknowledging, Wakeup signalled ",
+                       report.signalled, " (pending ", report.already_pending,
+                       ")"));
+    }
+    if (drain() != 1) return absl::DataLossError("no wake-up queued");
+    return absl::OkStatus();
+  };
+  ExpectSurvivesEveryDeath("waker dies mid-wakeup", options);
+  pthread_sigmask(SIG_SETMASK, &previous, nullptr);
+}
+
 // The creator dies anywhere while initialising the region: the next opener
 // finishes the job and the queue works.
 TEST(QueueDeathTest, CreatorDiesMidInitialisation) {
