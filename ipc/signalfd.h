@@ -6,10 +6,13 @@
 // usual way) and restores the thread's previous mask on destruction. The
 // descriptor is non-blocking and close-on-exec.
 //
-// Destruction discards signals still pending, then unblocks. Destroy it only
-// after whatever sends these signals to this thread has stopped (for wake-ups:
-// after the Watcher is gone), or a late signal gets its default action, which
-// for real-time signals terminates the process.
+// Destruction discards signals still pending, then unblocks. A signal that
+// arrives after that gets the process's disposition: for the queue's
+// wake-up signal, MakeWatcher made it SIG_IGN (unless the program installed
+// its own handler), so a late wake-up is discarded. For any other signal
+// whose default action terminates, destroy the SignalFd only after whatever
+// sends it to this thread has stopped. Make a replacement SignalFd only
+// after destroying the old one: the old one's destructor unblocks.
 //
 // Thread-safety: create, use and destroy on one thread (signal masks are per
 // thread). Not RT-safe (syscalls).
