@@ -14,8 +14,8 @@ namespace {
 
 std::string DemoPath() {
   const char* srcdir = std::getenv("TEST_SRCDIR");
-  if (srcdir == nullptr) return "tools/demo";
-  return std::string(srcdir) + "/lockless/tools/demo";
+  if (srcdir == nullptr) return "tools/demo/demo";
+  return std::string(srcdir) + "/lockless/tools/demo/demo";
 }
 
 TEST(DemoTest, RunsKillsRecoversAndPasses) {
