@@ -14,6 +14,8 @@
 
 #include <string>
 
+#include "ipc/shm_channel.h"
+
 namespace lockless {
 namespace demo {
 
@@ -21,15 +23,17 @@ namespace demo {
 // namespaces (sandboxes), the tag keeps names apart.
 std::string NewRunChannelName();
 
-// Takes the run's shared lock on channel `name`'s file. The descriptor is
+// Takes the run's shared lock on channel `name`'s file in
+// options.directory (empty: DefaultChannelDirectory()). The descriptor is
 // kept open until exit; -1 if the file could not be opened (then the run is
 // not protected from a concurrent RemoveDeadRunsChannels, nothing else).
-int LockChannelFile(const std::string& name);
+int LockChannelFile(const std::string& name, const ChannelOptions& options);
 
-// Removes channels left by killed demo runs: lockless_demo_* files of ours,
+// Removes channels left by killed demo runs from options.directory (empty:
+// DefaultChannelDirectory()): lockless_demo_* files of ours,
 // older than 10 s (so a run between creating and locking its file is safe),
 // that nobody holds a lock on. Returns how many were removed.
-int RemoveDeadRunsChannels();
+int RemoveDeadRunsChannels(const ChannelOptions& options);
 
 }  // namespace demo
 }  // namespace lockless

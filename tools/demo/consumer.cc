@@ -174,7 +174,8 @@ class StreamChecker {
 
 int RunConsumer(const DemoOptions& options, SharedStats* stats) {
   absl::StatusOr<Channel> channel =
-      Channel::OpenOrCreate(options.channel_name, DemoConfig(options));
+      Channel::OpenOrCreate(options.channel_name, DemoConfig(options),
+                            options.channel);
   if (!channel.ok()) {
     Event("consumer", "ERROR opening the channel: " +
                           channel.status().ToString());

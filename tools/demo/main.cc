@@ -1,7 +1,7 @@
 // The demo: the library doing its real job, in separate processes over one
-// named channel in /dev/shm.
+// named channel in the channel directory ($LOCKLESS_SHM_DIR, else /dev/shm).
 //
-//   parent  creates /dev/shm/lockless_demo_<pid> (3 sender slots, 2 watchers)
+//   parent  creates <dir>/lockless_demo_<pid>_<tag> (3 sender slots, 2 watchers)
 //   |- consumer   registers a watcher, sleeps on a signalfd, reads every
 //   |             message in queue order, checks each producer's stream
 //   |- P0 P1 P2   send {id, sequence, time} at 2 kHz each, waking the
@@ -40,6 +40,7 @@
 
 #include <gflags/gflags.h>
 
+#include "ipc/shm_channel.h"
 #include "tools/demo/channel_files.h"
 #include "tools/demo/options.h"
 #include "tools/demo/output.h"
@@ -89,5 +90,6 @@ int main(int argc, char** argv) {
   options.channel_name = options.generated_channel_name
                              ? lockless::demo::NewRunChannelName()
                              : FLAGS_channel;
+  options.channel.directory = lockless::DefaultChannelDirectory();
   return lockless::demo::RunDemo(options);
 }

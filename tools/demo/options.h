@@ -38,6 +38,10 @@ struct DemoOptions {
   // left by killed earlier runs are collected too; see channel_files.h).
   std::string channel_name;
   bool generated_channel_name = true;
+  // How every process of the run opens, removes and finds its channel.
+  // main.cc sets channel.directory once (DefaultChannelDirectory():
+  // $LOCKLESS_SHM_DIR, else /dev/shm), so all of them use one directory.
+  ChannelOptions channel;
 };
 
 // The channel every process of the run opens: one sender slot per

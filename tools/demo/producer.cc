@@ -50,7 +50,8 @@ int RunProducer(const DemoOptions& options, SharedStats* stats, int id,
   me.pid.store(getpid(), std::memory_order_relaxed);
 
   absl::StatusOr<Channel> channel =
-      Channel::OpenOrCreate(options.channel_name, DemoConfig(options));
+      Channel::OpenOrCreate(options.channel_name, DemoConfig(options),
+                            options.channel);
   if (!channel.ok()) {
     Event(who, "ERROR opening the channel: " + channel.status().ToString());
     me.setup_failed.store(1, std::memory_order_release);

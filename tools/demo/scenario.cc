@@ -123,21 +123,23 @@ int RunDemo(const DemoOptions& options) {
   // Step 1: the channel. A stale channel of the same name is normally none,
   // given the random tag.
   const int dead_runs =
-      options.generated_channel_name ? RemoveDeadRunsChannels() : 0;
-  const absl::Status removed = RemoveChannel(options.channel_name);
+      options.generated_channel_name ? RemoveDeadRunsChannels(options.channel)
+                                     : 0;
+  const absl::Status removed =
+      RemoveChannel(options.channel_name, options.channel);
   if (!removed.ok() && !absl::IsNotFound(removed)) {
     Out("cannot remove stale channel: " + removed.ToString() + "\n");
     return 2;
   }
   const QueueConfig config = DemoConfig(options);
   absl::StatusOr<Channel> channel =
-      Channel::OpenOrCreate(options.channel_name, config);
+      Channel::OpenOrCreate(options.channel_name, config, options.channel);
   if (!channel.ok()) {
     Out("cannot create the channel: " + channel.status().ToString() + "\n");
     return 2;
   }
-  RemoveChannelOnExit(options.channel_name, ChannelOptions());
-  LockChannelFile(options.channel_name);
+  RemoveChannelOnExit(options.channel_name, options.channel);
+  LockChannelFile(options.channel_name, options.channel);
   CleanupOnExit guard;
   InstallInterruptHandlers();
   PrintBanner(options, config, removed.ok(), dead_runs);
