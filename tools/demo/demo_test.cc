@@ -1,6 +1,7 @@
 // Runs the demo binary (3 s) as a user would and checks its verdict: exit
 // code 0, the summary and the recovery line in the output, and the channel
-// file removed afterwards.
+// file removed afterwards from the channel directory (DefaultChannelDirectory:
+// $LOCKLESS_SHM_DIR, else /dev/shm; the demo inherits the test's environment).
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -9,13 +10,14 @@
 #include <string>
 
 #include "gtest/gtest.h"
+#include "ipc/shm_channel.h"
 
 namespace {
 
 std::string DemoPath() {
   const char* srcdir = std::getenv("TEST_SRCDIR");
-  if (srcdir == nullptr) return "tools/demo";
-  return std::string(srcdir) + "/lockless/tools/demo";
+  if (srcdir == nullptr) return "tools/demo/demo";
+  return std::string(srcdir) + "/lockless/tools/demo/demo";
 }
 
 TEST(DemoTest, RunsKillsRecoversAndPasses) {
@@ -50,7 +52,8 @@ TEST(DemoTest, RunsKillsRecoversAndPasses) {
   const size_t start = at + marker.size();
   const std::string name =
       output.substr(start, output.find(' ', start) - start);
-  EXPECT_NE(access(("/dev/shm/" + name).c_str(), F_OK), 0)
+  const std::string file = lockless::DefaultChannelDirectory() + "/" + name;
+  EXPECT_NE(access(file.c_str(), F_OK), 0)
       << "channel file left behind: " << name;
 }
 
