@@ -631,5 +631,35 @@ TEST(SenderRecoveryTest, StoppedPublisherLappedByADeadSenderNoTwoOwners) {
       << CheckEveryMessageOwnedOnce(queue);
 }
 
+// Found in review: the tid cached per thread was refreshed only through a
+// pthread_atfork handler, which _Fork() (glibc 2.34+, the async-signal-safe
+// fork), syscall(SYS_fork) and clone() without CLONE_VM do not run: such a
+// child still "was" the parent's thread and sent through the parent's slot.
+TEST(SenderRecoveryTest, SenderInAChildOfUnderscoreForkIsRefused) {
+  const QueueConfig config = FourSlotConfig(2);
+  testing::QueueMemory memory(config);
+  const LocklessQueue queue =
+      *LocklessQueue::Attach(memory.data(), memory.size_bytes(), config);
+  absl::StatusOr<Sender> sender = queue.MakeSender();
+  ASSERT_TRUE(sender.ok());
+  for (const bool underscore : {false, true}) {
+    std::fflush(nullptr);
+    const pid_t child = underscore ? _Fork() : fork();
+    if (child == 0) {
+      const SendResult result = sender->Send("child", 5);
+      _exit(result == SendResult::kNotOwner ? 0
+                                            : 10 + static_cast<int>(result));
+    }
+    int status = 0;
+    ASSERT_EQ(waitpid(child, &status, 0), child);
+    EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0)
+        << (underscore ? "_Fork" : "fork")
+        << " child: " << DescribeStatus(status)
+        << " (10 + SendResult; 10 = kOk: sent through the parent's slot)";
+  }
+  EXPECT_FALSE(queue.LatestQueueIndex().valid());
+  EXPECT_EQ(sender->Send("parent", 6), SendResult::kOk);
+}
+
 }  // namespace
 }  // namespace lockless

@@ -2,9 +2,11 @@
 
 #include <linux/futex.h>
 #include <pthread.h>
+#include <sys/mman.h>
 
 #include <atomic>
 #include <cstdint>
+#include <new>
 
 #include "index/internal/check.h"
 #include "sync/internal/hook_state.h"
@@ -26,6 +28,14 @@ namespace lockless {
 namespace internal {
 
 __thread pid_t tls_locker_tid = 0;
+
+namespace {
+// 0 until a tid is first cached (so LockerTidOrZero() answers 0), then 1 in
+// the wipe-on-fork page below.
+constexpr std::atomic<uint32_t> kNoTidCachedYet{0};
+}  // namespace
+std::atomic<const std::atomic<uint32_t>*> g_tid_cache_valid{
+    &kNoTidCachedYet};
 
 namespace {
 
@@ -53,6 +63,25 @@ thread_local OwnHead tls_own_head;
 // never matches.
 std::atomic<uint64_t> g_fork_generation{1};
 
+// The tid cache's validity word: 1 in a MADV_WIPEONFORK page, which every
+// fork child (whatever call made it) sees zeroed. Where the kernel lacks
+// MADV_WIPEONFORK (< 4.14), a plain word: then only fork() is detected,
+// through the atfork handler. Made once, before the first tid is cached.
+std::atomic<uint32_t>* TidCacheValidWord() {
+  static std::atomic<uint32_t>* const word = [] {
+    static std::atomic<uint32_t> fallback{1};
+    void* page = mmap(nullptr, 4096, PROT_READ | PROT_WRITE,
+                      MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    if (page == MAP_FAILED) return &fallback;
+    if (madvise(page, 4096, MADV_WIPEONFORK) != 0) {
+      munmap(page, 4096);
+      return &fallback;
+    }
+    return new (page) std::atomic<uint32_t>(1);
+  }();
+  return word;
+}
+
 void OnForkChild() {
   // Relaxed: the child has a single thread right now, and later threads are
   // ordered after this store by their creation.
@@ -60,6 +89,8 @@ void OnForkChild() {
   // Eagerly, not on next use: LockerTidOrZero() must never name the parent's
   // thread in the child (a parent's Sender used there must be refused).
   if (tls_locker_tid != 0) tls_locker_tid = SysGetTid();
+  // relaxed: the child has a single thread right now (see above).
+  TidCacheValidWord()->store(1, std::memory_order_relaxed);
 }
 
 inline void* Strip(void* entry) {
@@ -123,6 +154,8 @@ void InitializeThreadState() {
   }
   tls_state.tid = SysGetTid();
   tls_locker_tid = tls_state.tid;
+  // release: publishes the initialised word to LockerTidOrZero's acquire.
+  g_tid_cache_valid.store(TidCacheValidWord(), std::memory_order_release);
   tls_state.head = head;
   tls_state.fork_generation = generation;
 }
@@ -130,6 +163,14 @@ void InitializeThreadState() {
 }  // namespace
 
 const ThreadRobustState& CurrentThreadRobustState() {
+  // relaxed: a zero here can only be the kernel's wipe in a fork child that
+  // ran no atfork handler; the child has one thread until it makes more.
+  if (__builtin_expect(tls_state.fork_generation != 0 &&
+                           TidCacheValidWord()->load(
+                               std::memory_order_relaxed) == 0,
+                       0)) {
+    OnForkChild();
+  }
   // Relaxed: see OnForkChild.
   if (__builtin_expect(tls_state.fork_generation !=
                            g_fork_generation.load(std::memory_order_relaxed),

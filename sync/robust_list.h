@@ -41,6 +41,7 @@
 #include <pthread.h>
 #include <sys/types.h>
 
+#include <atomic>
 #include <cstddef>
 #include <cstdint>
 
@@ -81,12 +82,23 @@ const ThreadRobustState& CurrentThreadRobustState();
 inline pid_t CurrentTid() { return CurrentThreadRobustState().tid; }
 
 // The calling thread's tid once it has used the robust list (locked or
-// unlocked any RobustMutex), else 0; refreshed in a fork() child. One
-// thread-local load, no call: for ownership checks on hot paths, where 0 is
-// the right answer (a thread that never locked a RobustMutex owns none).
-// Defined in robust_list.cc; written only by its own thread.
+// unlocked any RobustMutex), else 0. In the child of any fork it is 0 until
+// the thread uses the robust list again, also after forks that run no atfork
+// handlers (_Fork(), a raw clone): the validity word lives in a
+// MADV_WIPEONFORK page, which the kernel zeroes in every child. Three loads
+// (the word's address, the word, a thread-local), no call: for ownership
+// checks on hot paths, where 0 is the right answer (a thread that never
+// locked a RobustMutex in this process owns none). Defined in robust_list.cc.
 extern __thread pid_t tls_locker_tid;
-inline pid_t LockerTidOrZero() { return tls_locker_tid; }
+extern std::atomic<const std::atomic<uint32_t>*> g_tid_cache_valid;
+inline pid_t LockerTidOrZero() {
+  // acquire: pairs with the release that published the page, so the word
+  // read through it is initialised. relaxed (the word): set by this process
+  // before any tid was cached here; a child sees it zeroed by the kernel.
+  const std::atomic<uint32_t>* const valid =
+      g_tid_cache_valid.load(std::memory_order_acquire);
+  return valid->load(std::memory_order_relaxed) != 0 ? tls_locker_tid : 0;
+}
 
 // The entry address handed to the kernel for a node whose `next` field is at
 // `next_field` (primary address): next_field + the test offset. Untagged.

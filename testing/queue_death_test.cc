@@ -566,51 +566,84 @@ TEST(QueueDeathTest, CreatorDiesMidInitialisation) {
   ExpectSurvivesEveryDeath("creator dies mid-initialisation", options);
 }
 
-// Recovery itself dies anywhere while repairing two senders that raced for
-// one index (the winner's CAS went in, the loser's intent is stale) and died
-// after the ring lapped them, so both are decided by accounting: the next
-// MakeSender finishes the repair and nothing is lost or leaked.
+// Recovery itself dies anywhere while it repairs three dead senders of
+// different kinds: one whose publish went in and was lapped since (decided by
+// accounting), one that died between f and g (state 2), and one whose publish
+// is still in its slot and never advanced next_queue_index (3a, then the
+// index is advanced). The next MakeSender finishes the repair: each dead slot
+// owns what the protocol says, LatestQueueIndex is exact, nothing leaked.
+// (First written by the adversarial review of the recovery.)
 TEST(QueueDeathTest, RecovererDiesMidRecovery) {
-  const QueueConfig config = DeathConfig();
+  QueueConfig config = DeathConfig();
+  config.num_senders = 5;
+  config.queue_size = 4;
+  // Per dead slot, the message it owns.
+  std::vector<std::pair<uint32_t, uint32_t>> truth;
   DeathTestOptions options = QueueDeathOptions(config);
   options.prepare = [&](void* region) {
+    truth.clear();
     const LocklessQueue queue = AttachOrDie(region, config);
+    const internal::RegionView& view = queue.region();
     // Threads, joined before the harness forks.
-    testing::SenderThread winner(queue), loser(queue), lapper(queue);
-    testing::RaceForOneIndexThenLap(queue, winner, loser, lapper);
-    winner.Die();
-    loser.Die();
+    testing::SenderThread lapper(queue), d1(queue), d2(queue), d3(queue);
+    lapper.SendNumbered(5);
+    const testing::Intent i1 =
+        testing::RecordIntent(view, d1.slot(), testing::NextQueueIndex(queue));
+    if (!testing::PublishIntent(view, i1)) std::abort();
+    d1.Die();
+    truth.emplace_back(i1.slot, i1.to_replace.message_index());
+    lapper.SendNumbered(4);  // Laps d1's slot.
+    const testing::Intent i2 =
+        testing::RecordIntent(view, d2.slot(), testing::NextQueueIndex(queue));
+    if (!testing::PublishIntent(view, i2)) std::abort();
+    QueueIndex expected = i2.queue_index;
+    view.header()->next_queue_index.CompareAndExchangeStrong(
+        &expected, i2.queue_index.Increment());
+    view.sender(i2.slot)->scratch_index.Store(i2.to_replace);  // f, not g.
+    d2.Die();
+    truth.emplace_back(i2.slot, i2.to_replace.message_index());
+    const testing::Intent i3 =
+        testing::RecordIntent(view, d3.slot(), testing::NextQueueIndex(queue));
+    if (!testing::PublishIntent(view, i3)) std::abort();
+    d3.Die();  // Published; next_queue_index not advanced.
+    truth.emplace_back(i3.slot, i3.to_replace.message_index());
   };
   options.run = [&](void* region) {
-    MakeSenderOrDie(AttachOrDie(region, config));
+    Sender sender = MakeSenderOrDie(AttachOrDie(region, config));
+    SendOrDie(sender, "run", 3);
   };
   options.check = [&](void* region) -> absl::Status {
     const LocklessQueue queue = AttachOrDie(region, config);
     std::vector<Sender> senders;
-    for (uint32_t s = 0; s < config.num_senders; ++s) {
-      absl::StatusOr<Sender> sender = queue.MakeSender();
-      if (!sender.ok()) return sender.status();
-      senders.push_back(*std::move(sender));
-    }
+    senders.push_back(MakeSenderOrDie(queue));
     if (absl::Status status = testing::CheckEveryMessageOwnedOnce(queue);
         !status.ok()) {
       return status;
     }
-    // 5 + 1 + 6 indices were published before the recovery.
-    MessageInfo info;
-    if (senders[0].Send("check", 5, &info) != SendResult::kOk ||
-        info.queue_index.index() != 12 ||
-        queue.LatestQueueIndex().index() != 12) {
-      return absl::InternalError("send after recovery went wrong");
+    for (const auto& [slot, message] : truth) {
+      const uint32_t owned =
+          queue.region().sender(slot)->scratch_index.Load().message_index();
+      if (owned != message) {
+        return absl::DataLossError(absl::StrCat("dead slot ", slot, " owns ",
+                                                owned, ", truth ", message));
+      }
     }
-    char buffer[8];
-    MessageInfo read;
-    if (queue.Read(info.queue_index, &read, buffer, sizeof(buffer)) !=
-            ReadResult::kGood ||
-        std::string(buffer, read.length) != "check") {
-      return absl::DataLossError("message sent after recovery not read back");
+    const QueueIndex next = queue.LatestQueueIndex().Increment();
+    if (!queue.region().ring(next.Wrapped())->Load().IsPlausible(
+            next.DecrementBy(config.queue_size))) {
+      return absl::DataLossError("LatestQueueIndex is not exact");
     }
-    return absl::OkStatus();
+    while (senders.size() < config.num_senders) {
+      absl::StatusOr<Sender> sender = queue.MakeSender();
+      if (!sender.ok()) return sender.status();
+      senders.push_back(*std::move(sender));
+    }
+    for (Sender& sender : senders) {
+      if (sender.Send("check", 5) != SendResult::kOk) {
+        return absl::InternalError("send in check failed");
+      }
+    }
+    return testing::CheckEveryMessageOwnedOnce(queue);
   };
   ExpectSurvivesEveryDeath("recoverer dies mid-recovery", options,
                            /*min_writes=*/6);

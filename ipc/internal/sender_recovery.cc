@@ -252,13 +252,13 @@ class Recovery {
       absl::StatusOr<bool> progress = DecideByAccounting();
       if (!progress.ok()) return progress.status();
       if (!undecided_.empty() && complete_view && !*progress) {
-        const SlotWords words = ReadDeadSlot(region_.sender(undecided_[0]));
+        const Undecided& first = undecided_.front();
         return absl::DataLossError(absl::StrFormat(
             "sender slot %u died owning scratch %s or to_replace %s, and "
             "neither is owned anywhere else although no sender is live: "
             "the channel is corrupted",
-            undecided_[0], words.scratch_index.DebugString(),
-            words.to_replace.DebugString()));
+            first.slot, first.words.scratch_index.DebugString(),
+            first.words.to_replace.DebugString()));
       }
       if (!undecided_.empty()) BackOff(pass);
     }
@@ -311,7 +311,7 @@ class Recovery {
           ++report_.recovered;
           break;
         case Outcome::kUnknown:
-          undecided_.push_back(s);
+          undecided_.push_back(Undecided{s, words});
           break;
       }
     }
@@ -323,8 +323,8 @@ class Recovery {
   }
 
   bool IsUndecided(uint32_t s) const {
-    for (uint32_t u : undecided_) {
-      if (u == s) return true;
+    for (const Undecided& u : undecided_) {
+      if (u.slot == s) return true;
     }
     return false;
   }
@@ -409,27 +409,28 @@ class Recovery {
     bool changed = true;
     while (changed) {
       changed = false;
-      std::vector<uint32_t> still;
-      for (uint32_t s : undecided_) {
-        SenderSlot* const slot = region_.sender(s);
-        const SlotWords words = ReadDeadSlot(slot);
-        const uint32_t scratch = words.scratch_index.message_index();
-        const uint32_t replaced = words.to_replace.message_index();
+      std::vector<Undecided> still;
+      for (const Undecided& u : undecided_) {
+        // The words validated at admission: nobody else writes a dead slot
+        // (a scribbler might, and must not make us index out of bounds).
+        SenderSlot* const slot = region_.sender(u.slot);
+        const uint32_t scratch = u.words.scratch_index.message_index();
+        const uint32_t replaced = u.words.to_replace.message_index();
         if (marks_[scratch] && marks_[replaced]) {
           return absl::DataLossError(absl::StrFormat(
               "dead sender slot %u: both its scratch %s and its to_replace "
               "%s are owned elsewhere: the channel is corrupted",
-              s, words.scratch_index.DebugString(),
-              words.to_replace.DebugString()));
+              u.slot, u.words.scratch_index.DebugString(),
+              u.words.to_replace.DebugString()));
         }
         if (marks_[scratch]) {
-          FinishPublished(slot, words.to_replace);
+          FinishPublished(slot, u.words.to_replace);
           marks_[replaced] = true;
         } else if (marks_[replaced]) {
           AbandonReplacement(slot);
           marks_[scratch] = true;
         } else {
-          still.push_back(s);
+          still.push_back(u);
           continue;
         }
         ++report_.recovered;
@@ -462,7 +463,12 @@ class Recovery {
   const uint32_t num_senders_;
   std::vector<bool> known_dead_;
   std::vector<bool> marks_;
-  std::vector<uint32_t> undecided_;
+  // Dead senders in state 3c, with their words as validated at admission.
+  struct Undecided {
+    uint32_t slot;
+    SlotWords words;
+  };
+  std::vector<Undecided> undecided_;
   bool epoch_started_ = false;
   RecoveryReport report_;
 };
@@ -476,10 +482,11 @@ absl::StatusOr<RecoveryReport> RecoverDeadSenders(
 
 bool SenderSlotClaimable(const RegionView& region, uint32_t slot) {
   const SenderSlot* const sender = region.sender(slot);
-  // relaxed: claims and recovery are serialised by the setup lock we hold;
-  // only a live owner or the kernel writes the word otherwise, and neither
-  // turns an unclaimable word into a claimable one.
-  const uint32_t word = sender->ownership.RawOwnerWord();
+  // acquire: a slot whose owner just died must show us that owner's last
+  // to_replace (ordered before the kernel's FUTEX_OWNER_DIED mark), not an
+  // older invalid one, or we would hand out a slot caught mid-send.
+  const uint32_t word =
+      sender->ownership.futex.load(std::memory_order_acquire);
   if (word == 0) return true;
   if (!OwnerDied(word) || OwnerTid(word) != 0) return false;
   // relaxed: written only under the setup lock (recovery) or by the dead
