@@ -607,6 +607,16 @@ absl::StatusOr<uint32_t> LocklessQueue::ClaimWatcherSlot(
     // Send's FUTEX_WAKE calls.
     header->waiter_bits.fetch_and(~bit, std::memory_order_relaxed);
   }
+  // Bits of slots that cannot hold a Waiter (>= num_watchers) are scribbles:
+  // nothing clears them otherwise, and each would cost every Send a
+  // FUTEX_WAKE. relaxed: as above.
+  const uint32_t waiter_slots = std::min<uint32_t>(64, config().num_watchers);
+  const uint64_t valid_bits =
+      waiter_slots == 64 ? ~uint64_t{0} : (uint64_t{1} << waiter_slots) - 1;
+  if ((header->waiter_bits.load(std::memory_order_relaxed) & ~valid_bits) !=
+      0) {
+    header->waiter_bits.fetch_and(valid_bits, std::memory_order_relaxed);
+  }
   const uint64_t pid_namespace = internal::PidNamespaceId();
   for (uint32_t w = 0; w < end; ++w) {
     WatcherSlot* const slot = region_.watcher(w);
@@ -627,6 +637,15 @@ absl::StatusOr<uint32_t> LocklessQueue::ClaimWatcherSlot(
     std::atomic_thread_fence(std::memory_order_release);
     const LockResult result = slot->ownership.Lock();
     if (result == LockResult::kError) continue;
+    // Only the owner of slot w sets bit w, and we are it and not waiting: a
+    // bit still set is a dead waiter's whose death was marked after the scan
+    // above. relaxed: as there.
+    if (w < 64 &&
+        (header->waiter_bits.load(std::memory_order_relaxed) &
+         (uint64_t{1} << w)) != 0) {
+      header->waiter_bits.fetch_and(~(uint64_t{1} << w),
+                                    std::memory_order_relaxed);
+    }
     // seq_cst fence: the registration side of the signal handshake
     // (lockless_queue.h): our owner word is in the fence order before
     // whatever the caller reads next.
@@ -720,9 +739,15 @@ WaitResult Waiter::Wait(QueueIndex next_to_read, int64_t deadline_ns) {
     // Sleeps only while next_queue_index still equals `seen` (the kernel
     // compares under its bucket lock); a Send in between makes it return
     // at once. kWoken covers EINTR and spurious wake-ups: loop and re-check.
-    const FutexWaitResult wait = deadline_ns == INT64_MAX
-                                     ? FutexWait(word, seen)
-                                     : FutexWaitUntil(word, seen, deadline_ns);
+    // Each sleep lasts at most kPendingRearmMs: a sender that died between
+    // advancing next_queue_index (step 6) and its FUTEX_WAKE (step 7) leaves
+    // nobody to wake us, so re-check at least that often.
+    const int64_t rearm_ns =
+        MonotonicNowNs() + int64_t{internal::kPendingRearmMs} * 1000000;
+    const bool capped = rearm_ns < deadline_ns;
+    const FutexWaitResult wait =
+        FutexWaitUntil(word, seen, capped ? rearm_ns : deadline_ns);
+    if (wait == FutexWaitResult::kTimedOut && capped) continue;
     if (wait == FutexWaitResult::kTimedOut) {
       // acquire: as the fast path; a send that raced the timeout counts.
       result = Published(word->load(std::memory_order_acquire), next_to_read)

@@ -183,6 +183,13 @@ class Sender {
 // watcher that stops draining holds at most one queued signal (plus one per
 // second while it stays stuck, see WatcherSlot::pending) and cannot exhaust
 // the RLIMIT_SIGPENDING quota its user shares with other readers.
+// The price: a waker that claimed the flag and then died, or whose signal
+// failed (EPERM, EAGAIN), makes a concurrent Wakeup report already_pending
+// although no signal is queued for its message; the flag is re-armed only by
+// a Wakeup more than kPendingRearmMs (1 s) later, so if none comes the
+// watcher is not woken for that message at all. A reader that must not miss
+// the last message of a burst polls its signalfd with a timeout of at most
+// 1 s and, on timeout, calls Acknowledge() and reads as on a wake-up.
 //
 // Signals cannot kill. MakeWatcher makes WakeupSignal() ignored process-wide
 // if its disposition is the default (terminate). An ignored signal that is
@@ -238,6 +245,11 @@ enum class WaitResult {
 // Wait leaves its bit set: every Send then makes that FUTEX_WAKE (waking
 // nobody, ~1 us) until the next MakeWatcher or MakeWaiter on the channel
 // clears the bits of dead slots.
+//
+// A sender that dies between advancing next_queue_index and its FUTEX_WAKE
+// wakes nobody: Wait therefore re-checks at least every kPendingRearmMs
+// (1 s) while asleep, which bounds that delay (and costs an idle waiter one
+// wake-up per second).
 //
 // Works across pid namespaces (the futex is keyed by the shared page, not
 // by a thread id). Needs a writable mapping (Wait sets and clears its bit).

@@ -150,7 +150,10 @@ struct alignas(kCacheLineBytes) WatcherSlot {
   // than kPendingRearmMs is taken as a lost wake-up (its waker died between
   // the CAS and the signal, or the owner does not drain) and re-armed by the
   // next waker (CAS old stamp -> new stamp): at most one extra queued signal
-  // per watcher per kPendingRearmMs.
+  // per watcher per kPendingRearmMs. Wakers that saw the stale-to-be stamp
+  // meanwhile queued nothing: their wake-ups are lost unless a later waker
+  // re-arms or the owner polls with a timeout (see Watcher).
+  // Waiter::Wait also re-checks at least every kPendingRearmMs.
   std::atomic<uint32_t> pending;
 };
 // A pending stamp older than this is re-armed (see WatcherSlot::pending).
