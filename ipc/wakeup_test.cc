@@ -11,13 +11,16 @@
 #include <signal.h>
 #include <sys/mman.h>
 #include <sys/resource.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 #include <atomic>
 #include <cstdint>
 #include <cstring>
+#include <fstream>
 #include <new>
+#include <string>
 #include <thread>
 #include <vector>
 
@@ -100,7 +103,7 @@ TEST(WakeupTest, LateWakeupNeverKillsTheReader) {
       if (!signal_fd.ok()) return 2;
       absl::StatusOr<Watcher> watcher = queue.MakeWatcher(0);
       if (!watcher.ok()) return 3;
-      watcher = absl::UnknownError("destroyed");  // Watcher first,
+      watcher = absl::UnknownError("destroyed");    // Watcher first,
       signal_fd = absl::UnknownError("destroyed");  // then the SignalFd.
       cycles_done->store(i + 1, std::memory_order_relaxed);
     }
@@ -185,8 +188,7 @@ TEST(WakeupNamespaceTest, WakerInAnotherPidNamespaceNeverSignalsByNumber) {
       const pid_t watcher = fork();
       if (watcher == 0) {
         // The watcher: pid 1 of a namespace nested in the waker's.
-        absl::StatusOr<SignalFd> signal_fd =
-            SignalFd::Create({WakeupSignal()});
+        absl::StatusOr<SignalFd> signal_fd = SignalFd::Create({WakeupSignal()});
         absl::StatusOr<Watcher> registration = queue.MakeWatcher(0);
         absl::StatusOr<Waiter> waiter = queue.MakeWaiter();
         if (!signal_fd.ok() || !registration.ok() || !waiter.ok()) _exit(3);
@@ -282,8 +284,8 @@ TEST(WaiterTest, SignalsDoNotEndTheWait) {
     ASSERT_TRUE(waiter.ok());
     waiting_thread.store(pthread_self());
     registered.Set();
-    result.store(static_cast<int>(
-        waiter->Wait(queue.MakeQueueIndex(0), FailAfter())));
+    result.store(
+        static_cast<int>(waiter->Wait(queue.MakeQueueIndex(0), FailAfter())));
   });
   registered.Wait();
   // Interrupt it until it is asleep with its bit set, a few times more, then
@@ -347,8 +349,8 @@ struct PingPongQueues {
 
 // Futex side: `rounds` times, send on `out` (if `first`, before waiting)
 // and wait for message i on `in`. Returns the number of rounds completed.
-int FutexParty(const LocklessQueue& in, const LocklessQueue& out,
-               bool first, int rounds) {
+int FutexParty(const LocklessQueue& in, const LocklessQueue& out, bool first,
+               int rounds) {
   absl::StatusOr<Waiter> waiter = in.MakeWaiter();
   absl::StatusOr<Sender> sender = out.MakeSender();
   if (!waiter.ok() || !sender.ok()) return -1;
@@ -364,8 +366,8 @@ int FutexParty(const LocklessQueue& in, const LocklessQueue& out,
 }
 
 // Signal side: same, woken through a signalfd + Watcher + WakeUpper.
-int SignalParty(const LocklessQueue& in, const LocklessQueue& out,
-                bool first, int rounds) {
+int SignalParty(const LocklessQueue& in, const LocklessQueue& out, bool first,
+                int rounds) {
   absl::StatusOr<SignalFd> signal_fd = SignalFd::Create({WakeupSignal()});
   absl::StatusOr<Watcher> watcher = in.MakeWatcher(0);
   absl::StatusOr<Sender> sender = out.MakeSender();
@@ -405,9 +407,8 @@ void PingPongThreads(Party party) {
   sigaddset(&block, WakeupSignal());
   pthread_sigmask(SIG_BLOCK, &block, nullptr);
   std::atomic<int> echoed{0};
-  std::thread echo([&] {
-    echoed.store(party(queues.ping, queues.pong, false, kRounds));
-  });
+  std::thread echo(
+      [&] { echoed.store(party(queues.ping, queues.pong, false, kRounds)); });
   const int rounds = party(queues.pong, queues.ping, true, kRounds);
   echo.join();
   pthread_sigmask(SIG_UNBLOCK, &block, nullptr);
@@ -434,6 +435,79 @@ TEST(PingPongTest, FutexThreads) { PingPongThreads(FutexParty); }
 TEST(PingPongTest, FutexProcesses) { PingPongProcesses(FutexParty); }
 TEST(PingPongTest, SignalThreads) { PingPongThreads(SignalParty); }
 TEST(PingPongTest, SignalProcesses) { PingPongProcesses(SignalParty); }
+
+// Whether thread `tid` of this process is asleep (state S) right now.
+bool ThreadIsSleeping(pid_t tid) {
+  std::ifstream stat("/proc/self/task/" + std::to_string(tid) + "/stat");
+  std::string line;
+  std::getline(stat, line);
+  const size_t paren = line.rfind(')');
+  return paren != std::string::npos && paren + 2 < line.size() &&
+         line[paren + 2] == 'S';
+}
+
+QueueConfig ReviewedConfig() {
+  QueueConfig config;
+  config.num_watchers = 4;
+  config.num_senders = 2;
+  config.queue_size = 16;
+  config.message_data_size_bytes = 16;
+  return config;
+}
+
+// Found by the review of the wake-ups: A sender that dies after step 6 (its
+// seq_cst CAS advanced next_queue_index) and before step 7 (waiter_bits load +
+// FUTEX_WAKE) leaves a Waiter asleep on a value that is no longer current:
+// LatestQueueIndex() is past next_to_read, yet a Wait with no deadline never
+// returns. Emulated by making exactly step 6's write with no step 7.
+TEST(WaiterTest, SenderDeathBetweenAdvanceAndWakeStrandsNoWaiter) {
+  QueueMemory memory(ReviewedConfig());
+  LocklessQueue queue = *LocklessQueue::Attach(
+      memory.data(), memory.size_bytes(), ReviewedConfig());
+  absl::StatusOr<Sender> sender = queue.MakeSender();
+  ASSERT_TRUE(sender.ok());
+  ASSERT_EQ(sender->Send("a", 1), SendResult::kOk);  // index 0
+  internal::RegionHeader* header = queue.region().header();
+  std::atomic<int> result{-1};
+  std::atomic<pid_t> waiter_tid{0};
+  std::thread waiter_thread([&] {
+    absl::StatusOr<Waiter> waiter = queue.MakeWaiter();
+    ASSERT_TRUE(waiter.ok());
+    waiter_tid.store(static_cast<pid_t>(syscall(SYS_gettid)));
+    // A deadline far beyond the 1 s re-check: reaching it is the failure.
+    result.store(static_cast<int>(waiter->Wait(
+        queue.MakeQueueIndex(1), MonotonicNowNs() + int64_t{60} * 1000000000)));
+  });
+  // Until the waiter sleeps in the kernel (its task state is S), so the
+  // write below cannot be seen by its pre-sleep check.
+  while (header->waiter_bits.load() == 0 || waiter_tid.load() == 0 ||
+         !ThreadIsSleeping(waiter_tid.load())) {
+    std::this_thread::yield();
+  }
+  // The dying sender's step 6 (after its step 5 published index 1).
+  QueueIndex current = header->next_queue_index.Load(queue.config().queue_size);
+  ASSERT_TRUE(header->next_queue_index.SeqCstCompareAndExchangeStrong(
+      &current, current.Increment()));
+  ASSERT_EQ(queue.LatestQueueIndex(), queue.MakeQueueIndex(1));
+  waiter_thread.join();
+  // Ready (within Wait's 1 s re-check), not at the deadline: the message was
+  // published although no FUTEX_WAKE came.
+  EXPECT_EQ(result.load(), static_cast<int>(WaitResult::kReady));
+}
+
+// waiter_bits scribbled with bits of slots that do not exist (>=
+// num_watchers): no registration ever clears them, so every Send makes a
+// FUTEX_WAKE system call forever.
+TEST(WaiterTest, OutOfRangeWaiterBitsAreClearedByRegistration) {
+  QueueMemory memory(ReviewedConfig());
+  LocklessQueue queue = *LocklessQueue::Attach(
+      memory.data(), memory.size_bytes(), ReviewedConfig());
+  auto& bits = queue.region().header()->waiter_bits;
+  bits.store((uint64_t{1} << 63) | (uint64_t{1} << 4));  // slots 63 and 4
+  absl::StatusOr<Waiter> waiter = queue.MakeWaiter();
+  ASSERT_TRUE(waiter.ok());
+  EXPECT_EQ(bits.load(), 0u) << "Send will call FUTEX_WAKE on every message";
+}
 
 }  // namespace
 }  // namespace lockless
