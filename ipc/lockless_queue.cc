@@ -698,8 +698,10 @@ Waiter::Waiter(const RegionView& region, uint32_t slot)
       slot_(slot),
       ownership_(&region.watcher(slot)->ownership) {}
 
-bool Waiter::Published(uint32_t next_raw, QueueIndex next_to_read) const {
-  const uint32_t queue_size = region_.queue_size();
+namespace {
+
+// Whether next_queue_index (raw) shows `next_to_read` published.
+bool Published(uint32_t next_raw, QueueIndex next_to_read, uint32_t queue_size) {
   // A value no send writes (corruption): report ready and let Read say
   // kCorrupted, rather than sleep on it.
   if (!QueueIndex::IsLegalRaw(next_raw, queue_size)) return true;
@@ -712,15 +714,42 @@ bool Waiter::Published(uint32_t next_raw, QueueIndex next_to_read) const {
   return ahead != 0 && ahead <= next.max_index() / 2;
 }
 
+}  // namespace
+
+WaitResult LocklessQueue::WaitWithoutRegistering(
+    QueueIndex next_to_read, int64_t deadline_ns,
+    int64_t poll_interval_ns) const {
+  const uint32_t queue_size = region_.queue_size();
+  std::atomic<uint32_t>* const word =
+      region_.header()->next_queue_index.futex_word();
+  while (true) {
+    // acquire: pairs with the CAS that advanced it, so the message is
+    // readable once this says it is published.
+    const uint32_t seen = word->load(std::memory_order_acquire);
+    if (Published(seen, next_to_read, queue_size)) return WaitResult::kReady;
+    const int64_t now_ns = MonotonicNowNs();
+    if (now_ns >= deadline_ns) return WaitResult::kTimedOut;
+    // FUTEX_WAIT only reads the word, so this works on a PROT_READ mapping.
+    // Woken by Send's FUTEX_WAKE whenever some Waiter is registered (same
+    // word, same futex key), else by the poll interval; either way the loop
+    // re-checks.
+    const int64_t until_ns = poll_interval_ns < deadline_ns - now_ns
+                                 ? now_ns + poll_interval_ns
+                                 : deadline_ns;
+    (void)FutexWaitUntil(word, seen, until_ns);
+  }
+}
+
 WaitResult Waiter::Wait(QueueIndex next_to_read, int64_t deadline_ns) {
-  if (!region_.watcher(slot_)->ownership.IsLockedByMe()) {
+  if (!ownership_.HeldByCaller()) {
     return WaitResult::kNotOwner;
   }
   RegionHeader* const header = region_.header();
   std::atomic<uint32_t>* const word = header->next_queue_index.futex_word();
   // acquire: pairs with the CAS that advanced it (fast path: no need to
   // announce ourselves when the message is already there).
-  if (Published(word->load(std::memory_order_acquire), next_to_read)) {
+  if (Published(word->load(std::memory_order_acquire), next_to_read,
+                region_.queue_size())) {
     return WaitResult::kReady;
   }
   const uint64_t bit = uint64_t{1} << slot_;
@@ -732,7 +761,7 @@ WaitResult Waiter::Wait(QueueIndex next_to_read, int64_t deadline_ns) {
   while (true) {
     // seq_cst: second half of the handshake (see above).
     const uint32_t seen = word->load(std::memory_order_seq_cst);
-    if (Published(seen, next_to_read)) {
+    if (Published(seen, next_to_read, region_.queue_size())) {
       result = WaitResult::kReady;
       break;
     }
@@ -750,7 +779,8 @@ WaitResult Waiter::Wait(QueueIndex next_to_read, int64_t deadline_ns) {
     if (wait == FutexWaitResult::kTimedOut && capped) continue;
     if (wait == FutexWaitResult::kTimedOut) {
       // acquire: as the fast path; a send that raced the timeout counts.
-      result = Published(word->load(std::memory_order_acquire), next_to_read)
+      result = Published(word->load(std::memory_order_acquire), next_to_read,
+                region_.queue_size())
                    ? WaitResult::kReady
                    : WaitResult::kTimedOut;
       break;

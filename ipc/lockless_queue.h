@@ -222,7 +222,7 @@ class Watcher {
   internal::HeldLock ownership_;
 };
 
-// Outcome of Waiter::Wait.
+// Outcome of Waiter::Wait and LocklessQueue::WaitWithoutRegistering.
 enum class WaitResult {
   // A message at or after the queue index waited for has been published
   // (it may already be overwritten: Read says kTooOld then).
@@ -274,9 +274,6 @@ class Waiter {
  private:
   friend class LocklessQueue;
   Waiter(const internal::RegionView& region, uint32_t slot);
-
-  // Whether next_queue_index (raw) shows `next_to_read` published.
-  bool Published(uint32_t next_raw, QueueIndex next_to_read) const;
 
   internal::RegionView region_;
   uint32_t slot_ = 0;
@@ -411,6 +408,19 @@ class LocklessQueue {
   // The newest published queue index, or QueueIndex::Invalid() if nothing was
   // ever sent. May lag by one behind a send in flight. Wait-free, RT-safe.
   QueueIndex LatestQueueIndex() const;
+
+  // Blocks until a message with queue index `next_to_read` or later has
+  // been published, or until the absolute CLOCK_MONOTONIC `deadline_ns`, like
+  // Waiter::Wait but without registering: it writes nothing, so it works on
+  // a read-only mapping (ReadOnlyChannel::Wait) and needs no watcher slot.
+  // It sleeps on the same futex word, so a Send wakes it at once while any
+  // Waiter of the channel is registered (senders make the wake-up system
+  // call only then); otherwise it notices a message within
+  // `poll_interval_ns`. Prefer a Waiter where the mapping is writable.
+  // Thread-safe; blocks in FUTEX_WAIT; no allocation.
+  [[nodiscard]] WaitResult WaitWithoutRegistering(
+      QueueIndex next_to_read, int64_t deadline_ns,
+      int64_t poll_interval_ns = 1'000'000) const;
 
   // Makes a QueueIndex of this queue from a raw counter value.
   QueueIndex MakeQueueIndex(uint32_t raw) const {

@@ -6,7 +6,8 @@
 //   - Channel::OpenOrCreate: read-write. Sends, reads, registers watchers,
 //     and creates the file if it does not exist.
 //   - ReadOnlyChannel::Open: read-only. The file is opened O_RDONLY and
-//     mapped PROT_READ, and the type offers only Read and LatestQueueIndex:
+//     mapped PROT_READ, and the type offers only Read, LatestQueueIndex and
+//     a blocking Wait that writes nothing:
 //     there is no way to send or register through it, and a stray write
 //     faults instead of scribbling on the channel. Works for another user
 //     with read permission (create the channel with mode 0640 and a shared
@@ -191,6 +192,14 @@ class ReadOnlyChannel {
   }
   // LocklessQueue::LatestQueueIndex: wait-free, RT-safe, thread-safe.
   QueueIndex LatestQueueIndex() const { return queue_.LatestQueueIndex(); }
+  // The blocking wait of a reader that cannot write:
+  // LocklessQueue::WaitWithoutRegistering (prompt while any read-write
+  // Waiter is registered, else within `poll_interval_ns`). Thread-safe.
+  [[nodiscard]] WaitResult Wait(QueueIndex next_to_read, int64_t deadline_ns,
+                                int64_t poll_interval_ns = 1'000'000) const {
+    return queue_.WaitWithoutRegistering(next_to_read, deadline_ns,
+                                         poll_interval_ns);
+  }
   QueueIndex MakeQueueIndex(uint32_t raw) const {
     return queue_.MakeQueueIndex(raw);
   }

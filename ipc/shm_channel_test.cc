@@ -5,10 +5,14 @@
 #include <signal.h>
 #include <stdlib.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 #include <algorithm>
+#include <thread>
+#include <optional>
+#include <atomic>
 #include <cstring>
 #include <fstream>
 #include <random>
@@ -19,6 +23,8 @@
 
 #include "gtest/gtest.h"
 #include "ipc/internal/queue_layout.h"
+#include "sync/futex.h"
+#include "testing/thread_state.h"
 
 namespace lockless {
 namespace {
@@ -461,6 +467,60 @@ TEST_F(ChannelNameTest, ReadOnlyReaderReads) {
   EXPECT_EQ(ReadOnlyChannel::Open(name_ + "_none", TestConfig()).status().code(),
             absl::StatusCode::kNotFound);
   EXPECT_NE(access((path_ + "_none").c_str(), F_OK), 0);
+}
+
+// The read-only reader's blocking wait: ready once a message is published
+// (woken by the registered Waiter's FUTEX_WAKE, or by its poll otherwise),
+// timed out when nothing comes; it writes nothing (the mapping is PROT_READ:
+// any write would kill the test with SIGSEGV).
+TEST_F(ChannelNameTest, ReadOnlyReaderWaits) {
+  absl::StatusOr<Channel> channel = Channel::OpenOrCreate(name_, TestConfig());
+  ASSERT_TRUE(channel.ok()) << channel.status();
+  absl::StatusOr<ReadOnlyChannel> reader =
+      ReadOnlyChannel::Open(name_, TestConfig());
+  ASSERT_TRUE(reader.ok()) << reader.status();
+  const QueueIndex first = reader->MakeQueueIndex(0);
+  EXPECT_EQ(reader->Wait(first, MonotonicNowNs() + 20'000'000),
+            WaitResult::kTimedOut);
+  for (const bool with_waiter : {false, true}) {
+    const QueueIndex next = reader->LatestQueueIndex().valid()
+                                ? reader->LatestQueueIndex().Increment()
+                                : first;
+    const int64_t deadline_ns = MonotonicNowNs() + int64_t{60} * 1000000000;
+    std::atomic<int> result{-1};
+    std::atomic<pid_t> reader_tid{0};
+    std::thread waiting([&] {
+      reader_tid.store(static_cast<pid_t>(syscall(SYS_gettid)));
+      // With a registered Waiter, poll only at the deadline: the wake-up
+      // must come from the senders' FUTEX_WAKE on the shared word.
+      result.store(static_cast<int>(reader->Wait(
+          next, deadline_ns,
+          with_waiter ? deadline_ns - MonotonicNowNs() : 1'000'000)));
+    });
+    std::thread registered;
+    if (with_waiter) {
+      registered = std::thread([&] {
+        absl::StatusOr<Waiter> waiter = channel->queue().MakeWaiter();
+        ASSERT_TRUE(waiter.ok()) << waiter.status();
+        (void)waiter->Wait(next, deadline_ns);
+      });
+      // Until the Waiter is registered (its bit makes senders wake the
+      // word) and the read-only reader sleeps on that word.
+      while (channel->queue().region().header()->waiter_bits.load() == 0 ||
+             reader_tid.load() == 0 ||
+             !testing::ThreadIsSleeping(reader_tid.load())) {
+        std::this_thread::yield();
+      }
+    }
+    std::thread([&] {
+      Sender sender = *channel->queue().MakeSender();
+      ASSERT_EQ(sender.Send("wake", 4), SendResult::kOk);
+    }).join();
+    waiting.join();
+    EXPECT_EQ(result.load(), static_cast<int>(WaitResult::kReady))
+        << (with_waiter ? "with" : "without") << " a registered Waiter";
+    if (registered.joinable()) registered.join();
+  }
 }
 
 // A write through the read-only mapping faults; the channel is unchanged.

@@ -29,6 +29,7 @@
 #include "ipc/signalfd.h"
 #include "sync/futex.h"
 #include "testing/queue_memory.h"
+#include "testing/thread_state.h"
 
 namespace lockless {
 namespace {
@@ -436,16 +437,6 @@ TEST(PingPongTest, FutexProcesses) { PingPongProcesses(FutexParty); }
 TEST(PingPongTest, SignalThreads) { PingPongThreads(SignalParty); }
 TEST(PingPongTest, SignalProcesses) { PingPongProcesses(SignalParty); }
 
-// Whether thread `tid` of this process is asleep (state S) right now.
-bool ThreadIsSleeping(pid_t tid) {
-  std::ifstream stat("/proc/self/task/" + std::to_string(tid) + "/stat");
-  std::string line;
-  std::getline(stat, line);
-  const size_t paren = line.rfind(')');
-  return paren != std::string::npos && paren + 2 < line.size() &&
-         line[paren + 2] == 'S';
-}
-
 QueueConfig ReviewedConfig() {
   QueueConfig config;
   config.num_watchers = 4;
@@ -481,7 +472,7 @@ TEST(WaiterTest, SenderDeathBetweenAdvanceAndWakeStrandsNoWaiter) {
   // Until the waiter sleeps in the kernel (its task state is S), so the
   // write below cannot be seen by its pre-sleep check.
   while (header->waiter_bits.load() == 0 || waiter_tid.load() == 0 ||
-         !ThreadIsSleeping(waiter_tid.load())) {
+         !testing::ThreadIsSleeping(waiter_tid.load())) {
     std::this_thread::yield();
   }
   // The dying sender's step 6 (after its step 5 published index 1).
