@@ -602,10 +602,15 @@ std::string FormatChaosReport(const ChaosReport& r) {
       o.queue_size, o.duration.count() / 1e3, o.seed);
   absl::StrAppendFormat(
       &out,
-      "  processes: %u sender processes started; %u killed (%u in %u bursts; "
+      "  processes: %u sender processes started (%u replacements); %u killed "
+      "(%u in %u bursts; "
       "landed: %u starting, %u in MakeSender, %u sending, %u while "
       "stopped); %u stops (%u mid-send, %u continued); %u reader stops\n",
-      r.sender_processes_started, r.kills, r.kills_in_bursts,
+      r.sender_processes_started,
+      r.sender_processes_started - std::min<uint64_t>(
+                                       r.sender_processes_started,
+                                       o.sender_processes),
+      r.kills, r.kills_in_bursts,
       r.burst_kill_events, r.kills_starting, r.kills_in_make_sender,
       r.kills_sending, r.kills_while_stopped, r.stops, r.stops_while_sending,
       r.continues, r.reader_stops);
