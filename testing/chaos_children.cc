@@ -19,6 +19,7 @@
 #include "ipc/lockless_queue.h"
 #include "ipc/shm_channel.h"
 #include "testing/chaos_payload.h"
+#include "testing/queue_invariants.h"
 
 namespace lockless {
 namespace testing {
@@ -165,7 +166,7 @@ namespace {
 
 class Reader {
  public:
-  Reader(const LocklessQueue& queue, const ChaosBoard& board)
+  Reader(const ReadOnlyChannel& queue, const ChaosBoard& board)
       : queue_(queue),
         board_(board),
         record_(board.header().reader),
@@ -267,7 +268,7 @@ class Reader {
     record_.nothing_new.store(nothing_new_, std::memory_order_relaxed);
   }
 
-  const LocklessQueue& queue_;
+  const ReadOnlyChannel& queue_;
   const ChaosBoard& board_;
   ReaderRecord& record_;
   std::vector<unsigned char> buffer_;
@@ -283,8 +284,9 @@ class Reader {
 int RunReaderProcess(const ChildContext& context) {
   alarm(context.hang_s);
   ReaderRecord& record = context.board->header().reader;
-  absl::StatusOr<Channel> channel =
-      Channel::OpenOrCreate(context.channel_name, context.config);
+  // Read-only, as a real reader would: a stray write would fault.
+  absl::StatusOr<ReadOnlyChannel> channel =
+      ReadOnlyChannel::Open(context.channel_name, context.config);
   if (!channel.ok()) {
     WriteFailureText(absl::StrCat("reader: opening the channel: ",
                                   channel.status().ToString()),
@@ -292,7 +294,7 @@ int RunReaderProcess(const ChildContext& context) {
     record.failed.store(1, std::memory_order_relaxed);
     return kChildFailed;
   }
-  return Reader(channel->queue(), *context.board).Run(context.hang_s);
+  return Reader(*channel, *context.board).Run(context.hang_s);
 }
 
 // ------------------------------------------------------------- final check
@@ -303,8 +305,6 @@ absl::Status FinalCheck(const LocklessQueue& queue, const ChaosBoard& board,
                         uint32_t first_stream) {
   CheckerRecord& record = board.header().checker;
   const QueueConfig& config = queue.config();
-  const internal::RegionView& region = queue.region();
-
   // Every slot claimable now: nobody is alive to hold one, so even a
   // ResourceExhausted would mean a slot leaked.
   std::vector<Sender> senders;
@@ -323,16 +323,10 @@ absl::Status FinalCheck(const LocklessQueue& queue, const ChaosBoard& board,
     // relaxed: read after waitpid.
     record.claimed.store(s + 1, std::memory_order_relaxed);
   }
-  for (uint32_t s = 0; s < config.num_senders; ++s) {
-    // acquire: pairs with recovery's stores (we hold every slot, so they
-    // are done).
-    const Index to_replace = region.sender(s)->to_replace.Load();
-    if (to_replace.valid()) {
-      return absl::DataLossError(absl::StrFormat(
-          "sender slot %u still has a replacement in flight (%s) after "
-          "recovery",
-          s, to_replace.DebugString()));
-    }
+  // Right after recovery with nobody mid-send: the strict check.
+  if (absl::Status owned = CheckEveryMessageOwnedOnce(queue); !owned.ok()) {
+    return absl::Status(owned.code(),
+                        absl::StrCat("after the final claims: ", owned.message()));
   }
 
   // One message from each sender; with no other sender alive the indices

@@ -39,7 +39,8 @@ struct ChildContext {
 int RunSenderProcess(const ChildContext& context, uint32_t first_record,
                      int num_threads);
 
-// The reader: follows the ring from its newest message, checks every GOOD
+// The reader (opens the channel read-only): follows the ring from its newest
+// message, checks every GOOD
 // read (checksum, length, queue index, RingOrderChecker), resynchronises
 // after TOO_OLD, until the supervisor sets reader.stop_requested. kChildOk,
 // or kChildFailed with the first problem in reader.failure.
@@ -47,7 +48,8 @@ int RunReaderProcess(const ChildContext& context);
 
 // The final check, on a channel whose senders are all dead: claims every
 // sender slot (all num_senders MakeSender calls must succeed at once), checks
-// no slot has a replacement in flight, sends one message from each claimed
+// every message is owned exactly once (CheckEveryMessageOwnedOnce), sends
+// one message from each claimed
 // Sender (streams first_stream, first_stream + 1, ...; their queue indices
 // must follow LatestQueueIndex exactly), reads back every index still in the
 // ring (all GOOD, valid, in order, ending with the check's own messages), and

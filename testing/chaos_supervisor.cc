@@ -15,10 +15,8 @@
 #include <vector>
 
 #include "absl/status/status.h"
-#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
-#include "absl/strings/str_split.h"
 #include "ipc/internal/queue_layout.h"
 #include "ipc/queue_printer.h"
 #include "ipc/shm_channel.h"
@@ -26,6 +24,7 @@
 #include "testing/chaos_board.h"
 #include "testing/chaos_children.h"
 #include "testing/chaos_processes.h"
+#include "testing/queue_invariants.h"
 
 namespace lockless {
 namespace testing {
@@ -90,7 +89,7 @@ class Supervisor {
     }
     KillSendersAndStopReader();
     FinalCheck();
-    CheckOwnership();
+    CheckFinalState();
     Summarise();
     return std::move(report_);
   }
@@ -477,27 +476,17 @@ class Supervisor {
         DescribeWaitStatus(*status), ReadFailureText(record.failure)));
   }
 
-  // Every message has exactly one owner (the memory printer's check, on a
-  // channel nobody uses any more), and every sender slot is free again.
-  void CheckOwnership() {
+  // The quiescent channel: every message owned exactly once, every sender
+  // slot free again. On any failure, the printer's summary of the channel
+  // goes into the report.
+  void CheckFinalState() {
     if (HasSenders()) return;
     const internal::RegionView& region = channel_.queue().region();
-    PrintOptions print;
-    print.summary_only = true;
-    std::string dump;
-    const absl::Status printed = PrintRegion(
-        region.base(), region.layout().total_size_bytes, print, &dump);
-    if (!printed.ok()) {
-      return Fail(absl::StrCat("printing the channel: ", printed.ToString()));
-    }
-    const size_t at = dump.find("ownership: ");
-    report_.ownership = at == std::string::npos ? "" : dump.substr(at);
-    while (!report_.ownership.empty() && report_.ownership.back() == '\n') {
-      report_.ownership.pop_back();
-    }
-    if (!absl::StartsWith(report_.ownership, "ownership: ok")) {
-      Fail(absl::StrCat("ownership check on the quiescent channel:\n",
-                        dump));
+    const absl::Status owned = CheckEveryMessageOwnedOnce(channel_.queue());
+    report_.ownership_ok = owned.ok();
+    if (!owned.ok()) {
+      Fail(absl::StrCat("ownership on the quiescent channel: ",
+                        owned.ToString()));
     }
     for (uint32_t s = 0; s < context_.config.num_senders; ++s) {
       const uint32_t word = region.sender(s)->ownership.RawOwnerWord();
@@ -507,6 +496,13 @@ class Supervisor {
                              s, word));
       }
     }
+    if (ok()) return;
+    PrintOptions print;
+    print.summary_only = true;
+    const absl::Status printed =
+        PrintRegion(region.base(), region.layout().total_size_bytes, print,
+                    &report_.channel_summary);
+    if (!printed.ok()) report_.channel_summary = printed.ToString();
   }
 
   void Summarise() {
@@ -629,15 +625,20 @@ std::string FormatChaosReport(const ChaosReport& r) {
                         r.messages_sent, r.good_reads, r.too_old_reads,
                         r.nothing_new_reads);
   absl::StrAppendFormat(
-      &out, "  final: %u/%u slots claimed, %u/%u ring indices GOOD; %s\n",
+      &out,
+      "  final: %u/%u slots claimed, %u/%u ring indices GOOD, every message "
+      "owned exactly once: %s\n",
       r.final_claims, r.num_sender_slots, r.final_ring_good, o.queue_size,
-      r.ownership.empty() ? "ownership not checked" : r.ownership);
+      r.ownership_ok ? "yes" : "NO");
   if (r.failures.empty()) {
     absl::StrAppend(&out, "  failures: none\n");
   } else {
     absl::StrAppendFormat(&out, "  FAILURES (%u):\n", r.failures.size());
     for (const std::string& failure : r.failures) {
       absl::StrAppend(&out, "  - ", failure, "\n");
+    }
+    if (!r.channel_summary.empty()) {
+      absl::StrAppend(&out, "  the channel at the end:\n", r.channel_summary);
     }
   }
   return out;

@@ -22,8 +22,8 @@
 //     SIGKILL failed (its reason is on the board), or hung (SIGALRM from its
 //     watchdog), or crashed; the run stops at the first failure;
 //   - at the end it kills every sender, stops the reader, runs the final
-//     check in a child (every slot claimable, ring read back) and checks with
-//     the memory printer that every message has exactly one owner.
+//     check in a child (every slot claimable, ring read back) and checks
+//     that every message has exactly one owner (testing/queue_invariants.h).
 // Every wait is bounded; every child is in one process group that is killed
 // whatever happens (testing/chaos_processes.h). Wall-clock figures are
 // reported, never asserted.
@@ -94,7 +94,9 @@ struct ChaosReport {
   // Final check.
   uint32_t final_claims = 0;
   uint32_t final_ring_good = 0;
-  std::string ownership;  // The printer's ownership line(s).
+  bool ownership_ok = false;  // CheckEveryMessageOwnedOnce at the end.
+  // The memory printer's summary of the channel, when anything failed.
+  std::string channel_summary;
   // Empty when everything held.
   std::vector<std::string> failures;
 };
