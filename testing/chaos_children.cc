@@ -127,7 +127,8 @@ int RunSenderProcess(const ChildContext& context, uint32_t first_record,
   alarm(context.hang_s);
   StreamRecord& first = context.board->stream_record(first_record);
   absl::StatusOr<Channel> channel =
-      Channel::OpenOrCreate(context.channel_name, context.config);
+      Channel::OpenOrCreate(context.channel_name, context.config,
+                            context.channel_options);
   if (!channel.ok()) {
     FailStream(first, absl::StrFormat("opening the channel: %s",
                                       channel.status().ToString()));
@@ -286,7 +287,8 @@ int RunReaderProcess(const ChildContext& context) {
   ReaderRecord& record = context.board->header().reader;
   // Read-only, as a real reader would: a stray write would fault.
   absl::StatusOr<ReadOnlyChannel> channel =
-      ReadOnlyChannel::Open(context.channel_name, context.config);
+      ReadOnlyChannel::Open(context.channel_name, context.config,
+                            context.channel_options);
   if (!channel.ok()) {
     WriteFailureText(absl::StrCat("reader: opening the channel: ",
                                   channel.status().ToString()),
@@ -402,7 +404,8 @@ int RunFinalCheck(const ChildContext& context, uint32_t first_stream) {
   alarm(context.hang_s);
   CheckerRecord& record = context.board->header().checker;
   absl::StatusOr<Channel> channel =
-      Channel::OpenOrCreate(context.channel_name, context.config);
+      Channel::OpenOrCreate(context.channel_name, context.config,
+                            context.channel_options);
   absl::Status status = channel.status();
   if (status.ok()) {
     status = FinalCheck(channel->queue(), *context.board, first_stream);

@@ -14,6 +14,7 @@
 #include <string>
 
 #include "ipc/queue_config.h"
+#include "ipc/shm_channel.h"
 #include "testing/chaos_board.h"
 
 namespace lockless {
@@ -24,6 +25,7 @@ inline constexpr int kChildFailed = 3;
 
 struct ChildContext {
   std::string channel_name;
+  ChannelOptions channel_options;
   QueueConfig config;
   const ChaosBoard* board = nullptr;
   int hang_s = 20;

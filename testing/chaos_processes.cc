@@ -44,15 +44,36 @@ std::string DescribeWaitStatus(int wait_status) {
   return absl::StrFormat("wait status 0x%x", wait_status);
 }
 
-absl::StatusOr<std::unique_ptr<ChildGroup>> ChildGroup::Create() {
+namespace {
+
+// The keeper's body: waits for SIGTERM (its parent-death signal), then
+// cleans up and takes the whole group down. The signal is blocked and taken
+// with sigwait, so the cleanup runs as ordinary code, not in a handler.
+[[noreturn]] void Keep(pid_t parent,
+                       const std::function<void()>& on_supervisor_death) {
+  setpgid(0, 0);
+  sigset_t term;
+  sigemptyset(&term);
+  sigaddset(&term, SIGTERM);
+  sigprocmask(SIG_BLOCK, &term, nullptr);
+  if (prctl(PR_SET_PDEATHSIG, SIGTERM) == 0 && getppid() == parent) {
+    int signal = 0;
+    while (sigwait(&term, &signal) != 0) {
+    }
+  }
+  if (on_supervisor_death) on_supervisor_death();
+  kill(0, SIGKILL);
+  _exit(0);
+}
+
+}  // namespace
+
+absl::StatusOr<std::unique_ptr<ChildGroup>> ChildGroup::Create(
+    const std::function<void()>& on_supervisor_death) {
   const pid_t parent = getpid();
   const pid_t keeper = fork();
   if (keeper < 0) return absl::InternalError(ErrnoText("fork"));
-  if (keeper == 0) {
-    setpgid(0, 0);
-    DieWithParent(parent);
-    while (true) pause();
-  }
+  if (keeper == 0) Keep(parent, on_supervisor_death);
   // Both sides set the group, so it exists before either continues.
   if (setpgid(keeper, keeper) != 0 && errno != EACCES) {
     const std::string error = ErrnoText("setpgid");

@@ -1,12 +1,13 @@
 // ChildGroup: forks test children into a process group of their own, so that
 // all of them can be SIGKILLed at once however the test ends. Test-only.
 //
-// The group is led by a "keeper" child that only waits to be killed, so the
-// group outlives any of the workers (a process may only join a group that
-// still has a member). Every child (keeper included) gets
-// PR_SET_PDEATHSIG = SIGKILL, so a supervisor that crashes or is killed by a
-// test timeout takes its children with it; the destructor kills and reaps the
-// whole group otherwise. Children leave only through _exit (never through the
+// The group is led by a "keeper" child that only waits, so the group
+// outlives any of the workers (a process may only join a group that still
+// has a member). Every worker gets PR_SET_PDEATHSIG = SIGKILL, so a
+// supervisor that crashes or is killed by a test timeout takes its children
+// with it; the keeper gets SIGTERM instead, runs the group's cleanup (e.g.
+// removing a channel file the dead supervisor can no longer remove) and kills
+// the group. The destructor kills and reaps the whole group otherwise. Children leave only through _exit (never through the
 // test framework's or the C library's exit path, which would flush buffers
 // and run destructors that belong to the parent).
 //
@@ -38,7 +39,10 @@ std::string DescribeWaitStatus(int wait_status);
 
 class ChildGroup {
  public:
-  static absl::StatusOr<std::unique_ptr<ChildGroup>> Create();
+  // `on_supervisor_death` runs in the keeper if the calling thread dies
+  // before the group is killed (not on a normal KillAll).
+  static absl::StatusOr<std::unique_ptr<ChildGroup>> Create(
+      const std::function<void()>& on_supervisor_death = nullptr);
   // KillAll().
   ~ChildGroup();
   ChildGroup(const ChildGroup&) = delete;

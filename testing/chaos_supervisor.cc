@@ -6,6 +6,8 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <cerrno>
+#include <cstring>
 #include <map>
 #include <memory>
 #include <optional>
@@ -37,6 +39,8 @@ constexpr std::chrono::milliseconds kReapTimeout{10000};
 // this are counted, not stored).
 constexpr uint64_t kCallLogCapacity = uint64_t{1} << 21;
 constexpr size_t kMaxFailuresKept = 20;
+// The run's channel, in a directory of its own (MakeChannelDirectory).
+constexpr char kChannelName[] = "chaos";
 // Sender processes that may be killed before they send.
 constexpr int kDieAnywherePercent = 20;
 
@@ -60,7 +64,7 @@ struct Child {
 class Supervisor {
  public:
   Supervisor(const ChaosOptions& options, const QueueConfig& config,
-             std::string channel_name, const Channel& channel,
+             const ChannelOptions& channel_options, const Channel& channel,
              const ChaosBoard& board, ChildGroup& group)
       : options_(options),
         threads_(options.threads_per_process),
@@ -68,7 +72,8 @@ class Supervisor {
         board_(board),
         group_(group),
         random_(options.seed),
-        context_{std::move(channel_name), config, &board, options.hang_s} {
+        context_{kChannelName, channel_options, config, &board,
+                 options.hang_s} {
     report_.options = options;
     report_.num_sender_slots = config.num_senders;
     for (uint32_t b = board.num_stream_records() / threads_; b-- > 0;) {
@@ -87,6 +92,7 @@ class Supervisor {
       ContinueOrKillStopped();
       if (ok()) Act();
     }
+    if (ok()) CalmDown();
     KillSendersAndStopReader();
     FinalCheck();
     CheckFinalState();
@@ -313,7 +319,15 @@ class Supervisor {
         return;
       }
       const pid_t victim = running[Uniform(0, running.size() - 1)];
-      if (Sending(children_.at(victim))) ++report_.stops_while_sending;
+      const Child& child = children_.at(victim);
+      if (Sending(child)) ++report_.stops_while_sending;
+      for (int t = 0; t < threads_; ++t) {
+        if (Record(child, t).phase.load(std::memory_order_relaxed) ==
+            StreamPhase::kMakingSender) {
+          ++report_.stops_in_make_sender;
+          break;
+        }
+      }
       Stop(victim, SenderStopDuration());
       ++report_.stops;
     } else if (dice < 83 && options_.stops) {
@@ -400,9 +414,13 @@ class Supervisor {
         WEXITSTATUS(exit.wait_status) == kChildOk && stopping_reader_) {
       return;
     }
+    const bool hung = WIFSIGNALED(exit.wait_status) &&
+                      WTERMSIG(exit.wait_status) == SIGALRM;
     Fail(absl::StrFormat(
         "reader %s (%s)%s",
-        stopping_reader_ ? "failed" : "ended before it was asked to",
+        hung ? absl::StrFormat("HUNG: no progress for %d s", options_.hang_s)
+        : stopping_reader_ ? "failed"
+                           : "ended before it was asked to",
         DescribeWaitStatus(exit.wait_status),
         record.failed.load(std::memory_order_relaxed) != 0
             ? absl::StrCat(": ", ReadFailureText(record.failure))
@@ -410,6 +428,53 @@ class Supervisor {
   }
 
   // ---- The end.
+
+  // After the chaos, every surviving sender must still work: stopped ones
+  // are continued, and each sender process must get its senders made and
+  // send more. (During the chaos a sender stuck in Send is killed like any
+  // other before its watchdog can tell; here it would hang, and its alarm or
+  // this bounded wait reports it.)
+  void CalmDown() {
+    for (auto& [pid, child] : children_) {
+      if (!child.stopped || child.killed) continue;
+      kill(pid, SIGCONT);
+      child.stopped = false;
+    }
+    std::map<pid_t, std::vector<uint64_t>> sent_before;
+    for (const auto& [pid, child] : children_) {
+      if (child.kind != Child::Kind::kSender || child.killed) continue;
+      for (int t = 0; t < threads_; ++t) {
+        // relaxed: a progress sample.
+        sent_before[pid].push_back(
+            Record(child, t).sent.load(std::memory_order_relaxed));
+      }
+    }
+    const Clock::time_point deadline =
+        Clock::now() + std::chrono::seconds(options_.hang_s) + kReapTimeout;
+    while (ok()) {
+      ReapEnded();
+      bool all_sent = true;
+      for (const auto& [pid, before] : sent_before) {
+        auto it = children_.find(pid);
+        if (it == children_.end()) continue;  // Ended: reported by OnExit.
+        for (int t = 0; t < threads_; ++t) {
+          const StreamRecord& record = Record(it->second, t);
+          all_sent = all_sent &&
+                     record.phase.load(std::memory_order_relaxed) ==
+                         StreamPhase::kSending &&
+                     record.sent.load(std::memory_order_relaxed) > before[t];
+        }
+      }
+      if (all_sent) return;
+      if (Clock::now() >= deadline) {
+        return Fail(absl::StrFormat(
+            "after the chaos, not every sender sent again within %d s",
+            options_.hang_s));
+      }
+      SleepMicroseconds(1000);
+    }
+  }
+
 
   void KillSendersAndStopReader() {
     // Everyone dies, wherever they are (stopped ones included).
@@ -534,11 +599,29 @@ class Supervisor {
   bool stopping_reader_ = false;
 };
 
-std::string UniqueChannelName() {
-  std::random_device random;
-  // Not just the pid: each Bazel sandbox has its own pid namespace.
-  return absl::StrFormat("lockless_chaos_%d_%08x%08x", getpid(), random(),
-                         random());
+// A private directory for the run's channel, in the channel directory
+// (/dev/shm unless $LOCKLESS_SHM_DIR says otherwise), mode 0700.
+absl::StatusOr<std::string> MakeChannelDirectory() {
+  std::string path = DefaultChannelDirectory() + "/lockless_chaos_XXXXXX";
+  if (mkdtemp(path.data()) == nullptr) {
+    return absl::InternalError(
+        absl::StrCat("mkdtemp ", path, ": ", std::strerror(errno)));
+  }
+  return path;
+}
+
+// Removes the channel and its directory. A sender still dying from its
+// SIGKILL may be inside OpenOrCreate and make the file again between the
+// two, so repeat until the directory is gone (then nobody can); every child
+// dies within milliseconds, and the attempts are bounded anyway.
+void RemoveChannelDirectory(const std::string& directory) {
+  ChannelOptions options;
+  options.directory = directory;
+  for (int attempt = 0; attempt < 2000; ++attempt) {
+    (void)RemoveChannel(kChannelName, options);
+    if (rmdir(directory.c_str()) == 0 || errno == ENOENT) return;
+    SleepMicroseconds(1000);
+  }
 }
 
 std::string Duration(int64_t ns) {
@@ -564,15 +647,19 @@ absl::StatusOr<ChaosReport> RunChaos(const ChaosOptions& options) {
   config.queue_size = options.queue_size;
   config.message_data_size_bytes = options.message_data_size_bytes;
 
-  const std::string name = UniqueChannelName();
-  absl::StatusOr<Channel> channel = Channel::OpenOrCreate(name, config);
+  absl::StatusOr<std::string> directory = MakeChannelDirectory();
+  if (!directory.ok()) return directory.status();
+  // Removed at the end, whatever happened (after the children: declared
+  // before the group, so destroyed after it).
+  struct Remover {
+    std::string directory;
+    ~Remover() { RemoveChannelDirectory(directory); }
+  } remover{*directory};
+  ChannelOptions channel_options;
+  channel_options.directory = *directory;
+  absl::StatusOr<Channel> channel =
+      Channel::OpenOrCreate(kChannelName, config, channel_options);
   if (!channel.ok()) return channel.status();
-  // Children open it by name during the run; unlink it at the end, whatever
-  // happened.
-  struct Unlinker {
-    std::string name;
-    ~Unlinker() { (void)RemoveChannel(name); }
-  } unlinker{name};
 
   // Enough record blocks for the live processes plus the killed ones not
   // yet reaped.
@@ -580,11 +667,15 @@ absl::StatusOr<ChaosReport> RunChaos(const ChaosOptions& options) {
   absl::StatusOr<std::unique_ptr<ChaosBoard>> board = ChaosBoard::Create(
       blocks * options.threads_per_process, kCallLogCapacity);
   if (!board.ok()) return board.status();
-  absl::StatusOr<std::unique_ptr<ChildGroup>> group = ChildGroup::Create();
+  // Should this process die mid-run, the group's keeper removes them.
+  const std::string dir = *directory;
+  absl::StatusOr<std::unique_ptr<ChildGroup>> group =
+      ChildGroup::Create([dir] { RemoveChannelDirectory(dir); });
   if (!group.ok()) return group.status();
 
   ChaosReport report =
-      Supervisor(options, config, name, *channel, **board, **group).Run();
+      Supervisor(options, config, channel_options, *channel, **board, **group)
+          .Run();
   (*group)->KillAll();
   return report;
 }
@@ -601,7 +692,8 @@ std::string FormatChaosReport(const ChaosReport& r) {
       "  processes: %u sender processes started (%u replacements); %u killed "
       "(%u in %u bursts; "
       "landed: %u starting, %u in MakeSender, %u sending, %u while "
-      "stopped); %u stops (%u mid-send, %u continued); %u reader stops\n",
+      "stopped); %u stops (%u mid-send, %u in MakeSender, %u continued); %u "
+      "reader stops\n",
       r.sender_processes_started,
       r.sender_processes_started - std::min<uint64_t>(
                                        r.sender_processes_started,
@@ -609,7 +701,7 @@ std::string FormatChaosReport(const ChaosReport& r) {
       r.kills, r.kills_in_bursts,
       r.burst_kill_events, r.kills_starting, r.kills_in_make_sender,
       r.kills_sending, r.kills_while_stopped, r.stops, r.stops_while_sending,
-      r.continues, r.reader_stops);
+      r.stops_in_make_sender, r.continues, r.reader_stops);
   absl::StrAppendFormat(
       &out,
       "  MakeSender: %u calls, %u senders made, %u ResourceExhausted "

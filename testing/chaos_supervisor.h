@@ -21,6 +21,8 @@
 //   - it reaps children as they end: a sender that ends other than by our
 //     SIGKILL failed (its reason is on the board), or hung (SIGALRM from its
 //     watchdog), or crashed; the run stops at the first failure;
+//   - then it continues whoever is stopped and waits (bounded) until every
+//     surviving sender process has made its senders and sent again;
 //   - at the end it kills every sender, stops the reader, runs the final
 //     check in a child (every slot claimable, ring read back) and checks
 //     that every message has exactly one owner (testing/queue_invariants.h).
@@ -75,6 +77,9 @@ struct ChaosReport {
   uint64_t kills_while_stopped = 0;
   uint64_t stops = 0;
   uint64_t stops_while_sending = 0;
+  // A process stopped in MakeSender may hold the setup lock: every other
+  // MakeSender waits for it (long per-call times are expected then).
+  uint64_t stops_in_make_sender = 0;
   uint64_t continues = 0;
   uint64_t reader_stops = 0;
   // MakeSender, per call (any outcome) as measured in the children.
