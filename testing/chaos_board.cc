@@ -46,9 +46,8 @@ absl::StatusOr<std::unique_ptr<ChaosBoard>> ChaosBoard::Create(
   void* const memory = mmap(nullptr, size_bytes, PROT_READ | PROT_WRITE,
                             MAP_SHARED | MAP_ANONYMOUS, -1, 0);
   if (memory == MAP_FAILED) {
-    return absl::ResourceExhaustedError(
-        absl::StrFormat("mmap of %u bytes: %s", size_bytes,
-                        std::strerror(errno)));
+    return absl::ResourceExhaustedError(absl::StrFormat(
+        "mmap of %u bytes: %s", size_bytes, std::strerror(errno)));
   }
   return std::unique_ptr<ChaosBoard>(new ChaosBoard(
       memory, size_bytes, num_stream_records, call_log_capacity));
@@ -98,9 +97,9 @@ void ChaosBoard::LogMakeSenderCall(int64_t duration_ns) const {
 }
 
 std::vector<int64_t> ChaosBoard::MakeSenderCallDurations() const {
-  const uint64_t n = std::min<uint64_t>(
-      header_->calls_logged.load(std::memory_order_relaxed),
-      call_log_capacity_);
+  const uint64_t n =
+      std::min<uint64_t>(header_->calls_logged.load(std::memory_order_relaxed),
+                         call_log_capacity_);
   std::vector<int64_t> durations;
   durations.reserve(n);
   for (uint64_t i = 0; i < n; ++i) {

@@ -25,11 +25,11 @@ namespace lockless {
 namespace testing {
 
 enum class StreamPhase : uint32_t {
-  kUnused = 0,     // Record not handed to any child.
-  kStarting,       // Process forked, opening the channel.
-  kMakingSender,   // In (or between retries of) MakeSender.
-  kSending,        // Owns a Sender, sending.
-  kFailed,         // Gave up; `failure` says why.
+  kUnused = 0,    // Record not handed to any child.
+  kStarting,      // Process forked, opening the channel.
+  kMakingSender,  // In (or between retries of) MakeSender.
+  kSending,       // Owns a Sender, sending.
+  kFailed,        // Gave up; `failure` says why.
 };
 const char* StreamPhaseName(StreamPhase phase);
 
@@ -64,8 +64,8 @@ struct alignas(64) ReaderRecord {
 
 // The final check's process.
 struct alignas(64) CheckerRecord {
-  std::atomic<uint32_t> claimed;     // Sender slots claimed.
-  std::atomic<uint32_t> ring_good;   // Ring indices read back GOOD and valid.
+  std::atomic<uint32_t> claimed;    // Sender slots claimed.
+  std::atomic<uint32_t> ring_good;  // Ring indices read back GOOD and valid.
   char failure[kFailureTextBytes];
 };
 

@@ -32,9 +32,8 @@ int64_t NowNs() {
 }
 
 void SleepFor(std::chrono::nanoseconds duration) {
-  const timespec pause = {
-      static_cast<time_t>(duration.count() / 1000000000),
-      static_cast<long>(duration.count() % 1000000000)};
+  const timespec pause = {static_cast<time_t>(duration.count() / 1000000000),
+                          static_cast<long>(duration.count() % 1000000000)};
   nanosleep(&pause, nullptr);
 }
 
@@ -72,12 +71,11 @@ void SendForever(const LocklessQueue& queue, const ChaosBoard& board,
       record.resource_exhausted.fetch_add(1, std::memory_order_relaxed);
       SleepFor(std::chrono::microseconds(500));
     } else {
-      FailStream(record,
-                 absl::StrFormat("MakeSender call %u (%.3f ms, %.3f ms since "
-                                 "the first) returned %s",
-                                 call, call_ns / 1e6,
-                                 (NowNs() - start_ns) / 1e6,
-                                 made.status().ToString()));
+      FailStream(record, absl::StrFormat(
+                             "MakeSender call %u (%.3f ms, %.3f ms since "
+                             "the first) returned %s",
+                             call, call_ns / 1e6, (NowNs() - start_ns) / 1e6,
+                             made.status().ToString()));
     }
   }
   record.claim_ns.store(NowNs() - start_ns, std::memory_order_relaxed);
@@ -126,18 +124,17 @@ int RunSenderProcess(const ChildContext& context, uint32_t first_record,
                      int num_threads) {
   alarm(context.hang_s);
   StreamRecord& first = context.board->stream_record(first_record);
-  absl::StatusOr<Channel> channel =
-      Channel::OpenOrCreate(context.channel_name, context.config,
-                            context.channel_options);
+  absl::StatusOr<Channel> channel = Channel::OpenOrCreate(
+      context.channel_name, context.config, context.channel_options);
   if (!channel.ok()) {
     FailStream(first, absl::StrFormat("opening the channel: %s",
                                       channel.status().ToString()));
   }
   std::vector<std::thread> threads;
   for (int t = 0; t < num_threads; ++t) {
-    threads.emplace_back(SendForever, std::cref(channel->queue()),
-                         std::cref(*context.board),
-                         std::ref(context.board->stream_record(first_record + t)));
+    threads.emplace_back(
+        SendForever, std::cref(channel->queue()), std::cref(*context.board),
+        std::ref(context.board->stream_record(first_record + t)));
   }
   // The watchdog: re-arm the alarm each time every thread has moved on
   // (claimed its sender or sent more) since the last re-arm. Threads that
@@ -150,8 +147,9 @@ int RunSenderProcess(const ChildContext& context, uint32_t first_record,
     SleepFor(std::chrono::milliseconds(100));
     bool all_moved = true;
     for (int t = 0; t < num_threads && all_moved; ++t) {
-      all_moved = !(ProgressOf(context.board->stream_record(first_record + t)) ==
-                    armed_at[t]);
+      all_moved =
+          !(ProgressOf(context.board->stream_record(first_record + t)) ==
+            armed_at[t]);
     }
     if (!all_moved) continue;
     alarm(context.hang_s);
@@ -216,23 +214,23 @@ class Reader {
       case ReadResult::kCorrupted:
         break;
     }
-    return absl::DataLossError(absl::StrFormat(
-        "reader: Read(%s) returned %s", next_.DebugString(),
-        ReadResultName(result)));
+    return absl::DataLossError(absl::StrFormat("reader: Read(%s) returned %s",
+                                               next_.DebugString(),
+                                               ReadResultName(result)));
   }
 
   absl::Status CheckGood(const MessageInfo& info) {
     if (info.queue_index != next_) {
-      return absl::DataLossError(absl::StrFormat(
-          "reader: Read(%s) returned GOOD for %s", next_.DebugString(),
-          info.queue_index.DebugString()));
+      return absl::DataLossError(
+          absl::StrFormat("reader: Read(%s) returned GOOD for %s",
+                          next_.DebugString(), info.queue_index.DebugString()));
     }
     absl::StatusOr<ChaosMessageId> id =
         CheckChaosMessage(buffer_.data(), info.length);
     if (!id.ok()) {
-      return absl::DataLossError(absl::StrFormat(
-          "reader: GOOD read of %s: %s", next_.DebugString(),
-          id.status().message()));
+      return absl::DataLossError(absl::StrFormat("reader: GOOD read of %s: %s",
+                                                 next_.DebugString(),
+                                                 id.status().message()));
     }
     // acquire: after the read, so a message's stream is already counted
     // (the supervisor counted it before forking its sender).
@@ -240,8 +238,7 @@ class Reader {
         board_.header().streams_started.load(std::memory_order_acquire);
     if (absl::Status status = order_.Observe(info, *id, streams);
         !status.ok()) {
-      return absl::DataLossError(
-          absl::StrCat("reader: ", status.message()));
+      return absl::DataLossError(absl::StrCat("reader: ", status.message()));
     }
     next_ = next_.Increment();
     return absl::OkStatus();
@@ -286,9 +283,8 @@ int RunReaderProcess(const ChildContext& context) {
   alarm(context.hang_s);
   ReaderRecord& record = context.board->header().reader;
   // Read-only, as a real reader would: a stray write would fault.
-  absl::StatusOr<ReadOnlyChannel> channel =
-      ReadOnlyChannel::Open(context.channel_name, context.config,
-                            context.channel_options);
+  absl::StatusOr<ReadOnlyChannel> channel = ReadOnlyChannel::Open(
+      context.channel_name, context.config, context.channel_options);
   if (!channel.ok()) {
     WriteFailureText(absl::StrCat("reader: opening the channel: ",
                                   channel.status().ToString()),
@@ -327,8 +323,8 @@ absl::Status FinalCheck(const LocklessQueue& queue, const ChaosBoard& board,
   }
   // Right after recovery with nobody mid-send: the strict check.
   if (absl::Status owned = CheckEveryMessageOwnedOnce(queue); !owned.ok()) {
-    return absl::Status(owned.code(),
-                        absl::StrCat("after the final claims: ", owned.message()));
+    return absl::Status(owned.code(), absl::StrCat("after the final claims: ",
+                                                   owned.message()));
   }
 
   // One message from each sender; with no other sender alive the indices
@@ -344,9 +340,9 @@ absl::Status FinalCheck(const LocklessQueue& queue, const ChaosBoard& board,
     MessageInfo info;
     const SendResult result = senders[s].Send(buffer.data(), length, &info);
     if (result != SendResult::kOk) {
-      return absl::InternalError(absl::StrFormat(
-          "final send from slot %u: %s", senders[s].slot(),
-          SendResultName(result)));
+      return absl::InternalError(absl::StrFormat("final send from slot %u: %s",
+                                                 senders[s].slot(),
+                                                 SendResultName(result)));
     }
     if (info.queue_index != expected) {
       return absl::DataLossError(absl::StrFormat(
@@ -380,8 +376,7 @@ absl::Status FinalCheck(const LocklessQueue& queue, const ChaosBoard& board,
       return absl::DataLossError(absl::StrFormat(
           "final read of %s: %s", index.DebugString(), id.status().message()));
     }
-    if (absl::Status status = order.Observe(info, *id, streams);
-        !status.ok()) {
+    if (absl::Status status = order.Observe(info, *id, streams); !status.ok()) {
       return absl::DataLossError(
           absl::StrCat("final read: ", status.message()));
     }
@@ -403,9 +398,8 @@ absl::Status FinalCheck(const LocklessQueue& queue, const ChaosBoard& board,
 int RunFinalCheck(const ChildContext& context, uint32_t first_stream) {
   alarm(context.hang_s);
   CheckerRecord& record = context.board->header().checker;
-  absl::StatusOr<Channel> channel =
-      Channel::OpenOrCreate(context.channel_name, context.config,
-                            context.channel_options);
+  absl::StatusOr<Channel> channel = Channel::OpenOrCreate(
+      context.channel_name, context.config, context.channel_options);
   absl::Status status = channel.status();
   if (status.ok()) {
     status = FinalCheck(channel->queue(), *context.board, first_stream);

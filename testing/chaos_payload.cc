@@ -81,9 +81,8 @@ absl::StatusOr<ChaosMessageId> CheckChaosMessage(const void* data,
                                                  size_t length) {
   const unsigned char* const bytes = static_cast<const unsigned char*>(data);
   if (length < kChaosHeaderBytes) {
-    return absl::DataLossError(
-        absl::StrFormat("message of %u bytes, shorter than its header",
-                        length));
+    return absl::DataLossError(absl::StrFormat(
+        "message of %u bytes, shorter than its header", length));
   }
   Header header;
   std::memcpy(&header, bytes, sizeof(header));
@@ -111,8 +110,8 @@ absl::Status RingOrderChecker::Observe(const MessageInfo& info,
         info.queue_index.DebugString(), id.stream, streams_started));
   }
   if (id.stream >= next_sequence_.size()) {
-    next_sequence_.resize(std::max<size_t>(id.stream + 1,
-                                           2 * next_sequence_.size()));
+    next_sequence_.resize(
+        std::max<size_t>(id.stream + 1, 2 * next_sequence_.size()));
   }
   uint64_t& next = next_sequence_[id.stream];
   if (id.sequence + 1 <= next) {
@@ -122,10 +121,10 @@ absl::Status RingOrderChecker::Observe(const MessageInfo& info,
   }
   next = id.sequence + 1;
   if (info.monotonic_sent_time < last_sent_time_) {
-    return absl::FailedPreconditionError(absl::StrFormat(
-        "%s: sent %d ns before the message read before it",
-        info.queue_index.DebugString(),
-        (last_sent_time_ - info.monotonic_sent_time).count()));
+    return absl::FailedPreconditionError(
+        absl::StrFormat("%s: sent %d ns before the message read before it",
+                        info.queue_index.DebugString(),
+                        (last_sent_time_ - info.monotonic_sent_time).count()));
   }
   last_sent_time_ = info.monotonic_sent_time;
   return absl::OkStatus();

@@ -152,9 +152,10 @@ std::vector<ChildExit> ChildGroup::KillAll(std::chrono::milliseconds timeout) {
     }
     if (exit.pid < 0 && errno == ECHILD) break;  // All reaped.
     if (std::chrono::steady_clock::now() >= deadline) {
-      std::fprintf(stderr, "ChildGroup: children of group %d still not reaped "
-                   "after %lld ms\n", keeper_,
-                   static_cast<long long>(timeout.count()));
+      std::fprintf(stderr,
+                   "ChildGroup: children of group %d still not reaped "
+                   "after %lld ms\n",
+                   keeper_, static_cast<long long>(timeout.count()));
       break;
     }
     SleepOneMillisecond();

@@ -7,9 +7,10 @@
 // supervisor that crashes or is killed by a test timeout takes its children
 // with it; the keeper gets SIGTERM instead, runs the group's cleanup (e.g.
 // removing a channel file the dead supervisor can no longer remove) and kills
-// the group. The destructor kills and reaps the whole group otherwise. Children leave only through _exit (never through the
-// test framework's or the C library's exit path, which would flush buffers
-// and run destructors that belong to the parent).
+// the group. The destructor kills and reaps the whole group otherwise.
+// Children leave only through _exit (never through the test framework's or
+// the C library's exit path, which would flush buffers and run destructors
+// that belong to the parent).
 //
 // Thread-safety: use from one thread (the one that created the group: it is
 // the parent whose death PDEATHSIG watches). Not for production code.

@@ -51,7 +51,7 @@ void SleepMicroseconds(int64_t us) {
 }
 
 struct Child {
-  enum class Kind { kSender, kReader, kChecker };
+  enum class Kind { kSender, kReader };
   Kind kind = Kind::kSender;
   uint32_t block = 0;  // Sender: its records are block * threads + t.
   // Sender: may be killed before it sends (while starting, in MakeSender).
@@ -134,7 +134,8 @@ class Supervisor {
     const ChildContext context = context_;
     absl::StatusOr<pid_t> pid =
         group_.Spawn([context] { return RunReaderProcess(context); });
-    if (!pid.ok()) return Fail(absl::StrCat("spawn reader: ", pid.status().ToString()));
+    if (!pid.ok())
+      return Fail(absl::StrCat("spawn reader: ", pid.status().ToString()));
     reader_ = *pid;
     Child child;
     child.kind = Child::Kind::kReader;
@@ -174,8 +175,9 @@ class Supervisor {
     const Clock::time_point deadline = Clock::now() + kReapTimeout;
     while (free_blocks_.empty()) {
       if (Clock::now() >= deadline) {
-        Fail("no free stream record: killed sender processes were not reaped "
-             "in time");
+        Fail(
+            "no free stream record: killed sender processes were not reaped "
+            "in time");
         return std::nullopt;
       }
       ReapEnded();
@@ -272,8 +274,7 @@ class Supervisor {
     std::vector<pid_t> sending, anywhere;
     size_t in_flight = 0;
     for (const auto& [pid, child] : children_) {
-      if (child.kind != Child::Kind::kSender || child.killed ||
-          child.stopped) {
+      if (child.kind != Child::Kind::kSender || child.killed || child.stopped) {
         continue;
       }
       if (Sending(child)) {
@@ -355,8 +356,6 @@ class Supervisor {
         return OnSenderExit(exit, child);
       case Child::Kind::kReader:
         return OnReaderExit(exit);
-      case Child::Kind::kChecker:
-        return;  // RunFinalCheck waits for it itself.
     }
   }
 
@@ -379,10 +378,10 @@ class Supervisor {
         report_.longest_claim_ns = std::max(report_.longest_claim_ns, claim_ns);
       }
       absl::StrAppendFormat(
-          &streams, "\n    stream %u: %s, %u MakeSender calls (%u "
+          &streams,
+          "\n    stream %u: %s, %u MakeSender calls (%u "
           "ResourceExhausted), %u sent%s",
-          record.stream.load(std::memory_order_relaxed),
-          StreamPhaseName(phase),
+          record.stream.load(std::memory_order_relaxed), StreamPhaseName(phase),
           record.make_sender_calls.load(std::memory_order_relaxed),
           record.resource_exhausted.load(std::memory_order_relaxed),
           record.sent.load(std::memory_order_relaxed),
@@ -393,8 +392,8 @@ class Supervisor {
     }
     free_blocks_.push_back(child.block);
     if (expected) return;
-    const bool hung = WIFSIGNALED(exit.wait_status) &&
-                      WTERMSIG(exit.wait_status) == SIGALRM;
+    const bool hung =
+        WIFSIGNALED(exit.wait_status) && WTERMSIG(exit.wait_status) == SIGALRM;
     Fail(absl::StrFormat(
         "sender process %d %s (%s)%s", exit.pid,
         hung ? absl::StrFormat("HUNG: no progress for %d s", options_.hang_s)
@@ -414,8 +413,8 @@ class Supervisor {
         WEXITSTATUS(exit.wait_status) == kChildOk && stopping_reader_) {
       return;
     }
-    const bool hung = WIFSIGNALED(exit.wait_status) &&
-                      WTERMSIG(exit.wait_status) == SIGALRM;
+    const bool hung =
+        WIFSIGNALED(exit.wait_status) && WTERMSIG(exit.wait_status) == SIGALRM;
     Fail(absl::StrFormat(
         "reader %s (%s)%s",
         hung ? absl::StrFormat("HUNG: no progress for %d s", options_.hang_s)
@@ -475,7 +474,6 @@ class Supervisor {
     }
   }
 
-
   void KillSendersAndStopReader() {
     // Everyone dies, wherever they are (stopped ones included).
     for (pid_t pid : LiveSenders(/*include_stopped=*/true)) {
@@ -514,8 +512,9 @@ class Supervisor {
     const uint32_t first_stream = board_.header().streams_started.fetch_add(
         context_.config.num_senders, std::memory_order_seq_cst);
     const ChildContext context = context_;
-    absl::StatusOr<pid_t> pid = group_.Spawn(
-        [context, first_stream] { return RunFinalCheck(context, first_stream); });
+    absl::StatusOr<pid_t> pid = group_.Spawn([context, first_stream] {
+      return RunFinalCheck(context, first_stream);
+    });
     if (!pid.ok()) {
       return Fail(absl::StrCat("spawn final check: ", pid.status().ToString()));
     }
@@ -525,7 +524,8 @@ class Supervisor {
     CheckerRecord& record = board_.header().checker;
     if (!status.ok()) {
       kill(*pid, SIGKILL);
-      Fail(absl::StrCat("final check did not end: ", status.status().message()));
+      Fail(
+          absl::StrCat("final check did not end: ", status.status().message()));
       status = group_.WaitFor(*pid, kReapTimeout);
       if (!status.ok()) return;
     }
@@ -533,8 +533,7 @@ class Supervisor {
     report_.final_claims = record.claimed.load(std::memory_order_relaxed);
     report_.final_ring_good = record.ring_good.load(std::memory_order_relaxed);
     if (WIFEXITED(*status) && WEXITSTATUS(*status) == kChildOk) return;
-    const bool hung =
-        WIFSIGNALED(*status) && WTERMSIG(*status) == SIGALRM;
+    const bool hung = WIFSIGNALED(*status) && WTERMSIG(*status) == SIGALRM;
     Fail(absl::StrFormat(
         "final check %s (%s): %s",
         hung ? absl::StrFormat("HUNG for %d s", options_.hang_s) : "failed",
@@ -556,9 +555,10 @@ class Supervisor {
     for (uint32_t s = 0; s < context_.config.num_senders; ++s) {
       const uint32_t word = region.sender(s)->ownership.RawOwnerWord();
       if (word != 0) {
-        Fail(absl::StrFormat("sender slot %u not free after the final check "
-                             "released it: owner word 0x%08x",
-                             s, word));
+        Fail(
+            absl::StrFormat("sender slot %u not free after the final check "
+                            "released it: owner word 0x%08x",
+                            s, word));
       }
     }
     if (ok()) return;
@@ -641,9 +641,8 @@ absl::StatusOr<ChaosReport> RunChaos(const ChaosOptions& options) {
   }
   QueueConfig config;
   config.num_watchers = 0;
-  config.num_senders =
-      options.sender_processes * options.threads_per_process +
-      options.spare_sender_slots;
+  config.num_senders = options.sender_processes * options.threads_per_process +
+                       options.spare_sender_slots;
   config.queue_size = options.queue_size;
   config.message_data_size_bytes = options.message_data_size_bytes;
 
@@ -695,13 +694,12 @@ std::string FormatChaosReport(const ChaosReport& r) {
       "stopped); %u stops (%u mid-send, %u in MakeSender, %u continued); %u "
       "reader stops\n",
       r.sender_processes_started,
-      r.sender_processes_started - std::min<uint64_t>(
-                                       r.sender_processes_started,
-                                       o.sender_processes),
-      r.kills, r.kills_in_bursts,
-      r.burst_kill_events, r.kills_starting, r.kills_in_make_sender,
-      r.kills_sending, r.kills_while_stopped, r.stops, r.stops_while_sending,
-      r.stops_in_make_sender, r.continues, r.reader_stops);
+      r.sender_processes_started -
+          std::min<uint64_t>(r.sender_processes_started, o.sender_processes),
+      r.kills, r.kills_in_bursts, r.burst_kill_events, r.kills_starting,
+      r.kills_in_make_sender, r.kills_sending, r.kills_while_stopped, r.stops,
+      r.stops_while_sending, r.stops_in_make_sender, r.continues,
+      r.reader_stops);
   absl::StrAppendFormat(
       &out,
       "  MakeSender: %u calls, %u senders made, %u ResourceExhausted "

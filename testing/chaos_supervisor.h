@@ -68,10 +68,10 @@ struct ChaosReport {
   uint32_t num_sender_slots = 0;
   // Processes.
   uint64_t sender_processes_started = 0;
-  uint64_t kills = 0;          // SIGKILLs of sender processes during the run.
+  uint64_t kills = 0;  // SIGKILLs of sender processes during the run.
   uint64_t burst_kill_events = 0;  // Kills of 2+ processes back to back.
   uint64_t kills_in_bursts = 0;
-  uint64_t kills_starting = 0;     // ... by where they landed.
+  uint64_t kills_starting = 0;  // ... by where they landed.
   uint64_t kills_in_make_sender = 0;
   uint64_t kills_sending = 0;
   uint64_t kills_while_stopped = 0;

@@ -4,7 +4,7 @@
 // the end every slot must be claimable, every message owned exactly once,
 // and the ring readable. See testing/chaos_supervisor.h for the workload.
 //
-// Flags (the defaults take ~15 s):
+// Flags (the defaults take ~12 s):
 //   --chaos_duration_s   seconds of chaos per case (default 6)
 //   --chaos_seed         seed of the supervisor's choices (0: time-based,
 //                        printed so a failure's workload can be replayed as
@@ -92,11 +92,12 @@ TEST(ChaosPayloadTest, EveryByteAndTheLengthAreChecked) {
   }
 }
 
-TEST(ChaosPayloadTest, OrderCheckerRejectsRepeatsUnknownStreamsAndTimeGoingBack) {
+TEST(ChaosPayloadTest,
+     OrderCheckerRejectsRepeatsUnknownStreamsAndTimeGoingBack) {
   RingOrderChecker order;
   MessageInfo info;
-  info.monotonic_sent_time = std::chrono::steady_clock::time_point(
-      std::chrono::seconds(10));
+  info.monotonic_sent_time =
+      std::chrono::steady_clock::time_point(std::chrono::seconds(10));
   EXPECT_TRUE(order.Observe(info, {1, 5}, 2).ok());
   EXPECT_TRUE(order.Observe(info, {0, 0}, 2).ok());
   EXPECT_TRUE(order.Observe(info, {1, 9}, 2).ok());  // Gaps are fine.
