@@ -524,7 +524,24 @@ TEST_F(ChannelNameTest, ReadOnlyReaderWaits) {
 }
 
 // A write through the read-only mapping faults; the channel is unchanged.
+// A bug scribbling on the channel, uninstrumented so that the store itself
+// reaches the MMU even under AddressSanitizer or ThreadSanitizer.
+__attribute__((noinline, no_sanitize("address", "thread"))) void Scribble(
+    volatile unsigned char* byte) {
+  *byte = 0x5a;
+}
+
+constexpr int kFaulted = 42;
+
+void ExitFaulted(int) { _exit(kFaulted); }
+
 TEST_F(ChannelNameTest, WriteThroughReadOnlyReaderFaults) {
+#if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
+  // Their runtimes interpose on this fault (ASan stops the store from its
+  // shadow, TSan's child never sees it); the MMU's refusal is a property of
+  // the mapping, checked in the plain build.
+  GTEST_SKIP() << "checked without sanitizers";
+#endif
   ASSERT_TRUE(Channel::OpenOrCreate(name_, TestConfig()).ok());
   absl::StatusOr<ReadOnlyChannel> reader =
       ReadOnlyChannel::Open(name_, TestConfig());
@@ -533,16 +550,21 @@ TEST_F(ChannelNameTest, WriteThroughReadOnlyReaderFaults) {
   const pid_t child = fork();
   ASSERT_GE(child, 0);
   if (child == 0) {
-    signal(SIGSEGV, SIG_DFL);
-    volatile unsigned char* byte = static_cast<volatile unsigned char*>(
-        const_cast<void*>(reader->memory()));
-    byte[4096] = 0x5a;  // A bug scribbling on the channel.
+    // Our own handler (sanitizers keep theirs otherwise): a fault is exit 42.
+    struct sigaction action;
+    memset(&action, 0, sizeof(action));
+    action.sa_handler = ExitFaulted;
+    sigaction(SIGSEGV, &action, nullptr);
+    sigaction(SIGBUS, &action, nullptr);
+    Scribble(static_cast<volatile unsigned char*>(
+                 const_cast<void*>(reader->memory())) +
+             4096);
     _exit(0);
   }
   int status = 0;
   ASSERT_EQ(waitpid(child, &status, 0), child);
-  ASSERT_TRUE(WIFSIGNALED(status)) << "the write did not fault";
-  EXPECT_EQ(WTERMSIG(status), SIGSEGV);
+  EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == kFaulted)
+      << "the write did not fault (wait status " << status << ")";
   EXPECT_EQ(FileBytes(), before);
 }
 
