@@ -534,6 +534,7 @@ struct Actor {
   ActorState state = ActorState::kParked;
   bool stopped = false;  // Parked for good, until every other actor ended.
   bool killed = false;
+  int writes_done = 0;
   StopReport pending{};  // Valid while parked.
 };
 
@@ -631,6 +632,20 @@ class Exploration {
     return false;
   }
   int recoverers_started() const { return recoverers_started_; }
+  // Whether a recovery is under way: a recoverer inside MakeSender, parked
+  // past the start of recovery (it has looked at the sender slots).
+  bool RecoveryUnderWay() const {
+    for (const Actor& actor : actors_) {
+      // Its first write takes the setup lock; recovery starts right after.
+      if (!actor.spec.recoverer || actor.state != ActorState::kParked ||
+          LogOf(actor).make_sender_code >= 0 || actor.writes_done == 0) {
+        continue;
+      }
+      if (actor.pending.kind == kStopPass && actor.pending.pass == 0) continue;
+      return true;
+    }
+    return false;
+  }
   // Whether `a` is a sender parked with a replacement in flight (its slot's
   // to_replace recorded and not yet cleared: Send's steps c..g).
   bool InReplacementWindow(int a) const {
@@ -1041,6 +1056,7 @@ absl::Status Exploration::Step(int a, bool past_passes) {
     }
   } else {
     ++stats_.steps;
+    ++actor.writes_done;
     const Place p = Locate(view_, done.offset);
     // The value after the write: what it stored, or, for a CAS that lost,
     // what the winner had stored.
@@ -1713,27 +1729,34 @@ absl::StatusOr<ScheduleOutcome> RunRandomSchedule(
   // How often the scheduler keeps stepping the actor it stepped last.
   const double stickiness = std::vector<double>{0.0, 0.5, 0.85}[uniform(0, 2)];
 
-  // The events, due at steps drawn over the schedule's expected length. Half
-  // of the kills and stops are targeted: once due, they wait for a sender in
-  // its replacement window (to_replace recorded, not yet cleared), where a
-  // death leaves an ambiguous slot and a stop a possibly stale to_replace.
+  // The events, due at steps drawn over the schedule's expected length. Some
+  // kills and stops are targeted: once due, they wait for their moment.
+  //   kWindow: a sender in its replacement window (to_replace recorded, not
+  //     yet cleared), where a death leaves an ambiguous slot and a stop a
+  //     possibly stale to_replace;
+  //   kDuringRecovery: a recovery under way (a recoverer inside MakeSender,
+  //     past the start of recovery): the victim dies while it is recovered
+  //     around, preferably in its window.
   enum class EventKind { kKill, kStop, kRecover };
+  enum class Target { kAnyone, kWindow, kDuringRecovery };
   struct Event {
     int at;
     EventKind kind;
-    bool targeted;
+    Target target;
   };
   const int expected_steps = total_sends * 14 + recoverers * 20 + 4;
   std::vector<Event> events;
-  // With a lapping ring, kills come early and mostly targeted, so the ring
-  // often laps the victim's target slot before a recoverer looks at it.
+  // With a lapping ring, kills come early and mostly in the window, so the
+  // ring often laps the victim's target slot before a recoverer looks at it.
   for (int i = 0; i < kills; ++i) {
+    const int flavour = wrapping ? weighted({1, 3, recoverers > 0 ? 1 : 0})
+                                 : weighted({2, 2, recoverers > 0 ? 2 : 0});
     events.push_back({uniform(0, wrapping ? expected_steps / 2 : expected_steps),
-                      EventKind::kKill, uniform(0, 3) < (wrapping ? 3 : 2)});
+                      EventKind::kKill, static_cast<Target>(flavour)});
   }
   for (int i = 0; i < stops; ++i) {
-    events.push_back(
-        {uniform(0, expected_steps), EventKind::kStop, uniform(0, 1) == 1});
+    events.push_back({uniform(0, expected_steps), EventKind::kStop,
+                      uniform(0, 1) == 1 ? Target::kWindow : Target::kAnyone});
   }
   // Half of the recoverers come only once every actor has ended or stopped:
   // by then the ring has usually lapped a dead sender's target slot, which
@@ -1743,7 +1766,7 @@ absl::StatusOr<ScheduleOutcome> RunRandomSchedule(
     const bool late = uniform(0, 1) == 1;
     events.push_back({late ? std::numeric_limits<int>::max()
                            : uniform(0, expected_steps),
-                      EventKind::kRecover, false});
+                      EventKind::kRecover, Target::kAnyone});
   }
   std::stable_sort(events.begin(), events.end(),
                    [](const Event& a, const Event& b) { return a.at < b.at; });
@@ -1778,19 +1801,36 @@ absl::StatusOr<ScheduleOutcome> RunRandomSchedule(
   // Applies a kill or stop event; false if it has no victim yet (a targeted
   // one then stays armed).
   const auto apply = [&](const Event& event, bool* applied) -> absl::Status {
+    *applied = false;
+    if (event.target == Target::kDuringRecovery &&
+        (!run.RecoveryUnderWay() || uniform(0, 1) == 0)) {
+      return absl::OkStatus();  // Not yet; and not always at its first pass.
+    }
     std::vector<int> victims;
+    std::vector<int> in_window;
     for (int a = 0; a < run.num_actors(); ++a) {
       const bool eligible = event.kind == EventKind::kKill
                                 ? run.actor(a).state != ActorState::kEnded
                                 : run.Runnable(a);
-      if (eligible && (!event.targeted || run.InReplacementWindow(a))) {
+      if (!eligible) continue;
+      if (event.target == Target::kDuringRecovery &&
+          run.actor(a).spec.recoverer) {
+        continue;
+      }
+      if (run.InReplacementWindow(a)) in_window.push_back(a);
+      if (event.target != Target::kWindow || run.InReplacementWindow(a)) {
         victims.push_back(a);
       }
     }
-    *applied = !victims.empty();
     if (victims.empty()) return absl::OkStatus();
-    return event.kind == EventKind::kKill ? run.Kill(pick(victims))
-                                          : run.Stop(pick(victims));
+    *applied = true;
+    const int victim =
+        event.target == Target::kDuringRecovery && !in_window.empty() &&
+                uniform(0, 1) == 1
+            ? pick(in_window)
+            : pick(victims);
+    return event.kind == EventKind::kKill ? run.Kill(victim)
+                                          : run.Stop(victim);
   };
 
   const absl::Status status = [&]() -> absl::Status {
@@ -1805,7 +1845,7 @@ absl::StatusOr<ScheduleOutcome> RunRandomSchedule(
         const Event& event = events[next_event];
         if (event.kind == EventKind::kRecover) {
           ++pending_recoveries;
-        } else if (event.targeted) {
+        } else if (event.target != Target::kAnyone) {
           armed.push_back(event);
         } else {
           bool applied;
