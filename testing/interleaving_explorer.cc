@@ -646,6 +646,33 @@ class Exploration {
     }
     return false;
   }
+  // Whether `a` is in its replacement window with a stale to_replace: its
+  // target slot holds neither to_replace nor its own publish.
+  bool HasStaleReplacement(int a) const {
+    if (!InReplacementWindow(a)) return false;
+    const auto* slot =
+        view_.sender(static_cast<uint32_t>(LogOf(actors_[a]).slot));
+    // acquire, all: only the values matter; the actor is parked.
+    const Index to_replace = slot->to_replace.Load();
+    const Index scratch = slot->scratch_index.Load();
+    const Index target =
+        view_.ring(scratch.queue_index() % config_.queue_size)->Load();
+    return target != to_replace && target != scratch;
+  }
+  // Whether a dead sender slot has a replacement in flight (recovery must
+  // decide whether it published).
+  bool DeadSenderMidReplacement() const {
+    for (uint32_t s = 0; s < config_.num_senders; ++s) {
+      const auto* slot = view_.sender(s);
+      // acquire: only the values matter.
+      if (OwnerDied(slot->ownership.RawOwnerWord()) &&
+          slot->to_replace.Load().valid() &&
+          slot->to_replace.Load() != slot->scratch_index.Load()) {
+        return true;
+      }
+    }
+    return false;
+  }
   // Whether `a` is a sender parked with a replacement in flight (its slot's
   // to_replace recorded and not yet cleared: Send's steps c..g).
   bool InReplacementWindow(int a) const {
@@ -1687,210 +1714,284 @@ absl::StatusOr<ScheduleOutcome> RunExplicitSchedule(
   return Conclude(run, status);
 }
 
+namespace {
+
+// The random schedule a seed names: the channel's shape, the actors' work and
+// the events are drawn in the constructor; Run() schedules them.
+//
+// Events are due at steps drawn over the schedule's expected length. Some
+// wait, once due, for a moment where they matter (a bias, so that thousands
+// of schedules reach the states recovery must get right):
+//   kWindow          a sender in its replacement window (to_replace recorded,
+//                    not yet cleared): a death there leaves an ambiguous
+//                    slot, a stop a to_replace that may go stale;
+//   kStaleWindow     the same with a stale to_replace (its target slot no
+//                    longer holds it: its CAS fails or failed);
+//   kDuringRecovery  a recovery under way (a recoverer inside MakeSender,
+//                    past its start): a sender dies while recovered around;
+//   kAmbiguity       (recoverers) a dead sender with a replacement in flight;
+//   kLate            (recoverers) every other actor ended or stopped: by then
+//                    the ring has usually lapped a dead sender's target slot,
+//                    which recovery must decide by accounting.
+class RandomSchedule {
+ public:
+  RandomSchedule(uint64_t seed, const RandomScheduleOptions& options);
+
+  absl::StatusOr<ScheduleOutcome> Run();
+
+ private:
+  enum class EventKind { kKill, kStop, kRecover };
+  enum class Moment {
+    kAt,
+    kWindow,
+    kStaleWindow,
+    kDuringRecovery,
+    kAmbiguity,
+    kLate
+  };
+  struct Event {
+    int at;
+    EventKind kind;
+    Moment moment;
+  };
+
+  int Uniform(int lo, int hi) {  // [lo, hi]
+    return std::uniform_int_distribution<int>(lo, hi)(rng_);
+  }
+  // An index drawn with the given relative weights.
+  int Weighted(std::initializer_list<int> weights) {
+    std::discrete_distribution<int> d(weights.begin(), weights.end());
+    return d(rng_);
+  }
+  int Pick(const std::vector<int>& from) {
+    return from[Uniform(0, static_cast<int>(from.size()) - 1)];
+  }
+  // The next actor to step: often the last one again (stickiness).
+  int Choose(const std::vector<int>& runnable);
+  // Applies a kill or stop if its moment has come; `applied` says whether.
+  absl::Status Apply(const Event& event, bool* applied);
+  bool RecoveryDue(const Event& event) const;
+  absl::Status Main();
+
+  const RandomScheduleOptions options_;
+  std::mt19937_64 rng_;
+  ExplorerScenario scenario_;
+  bool wrapping_ = false;
+  double stickiness_ = 0;
+  std::vector<Event> events_;
+  std::vector<bool> resume_if_stopped_;
+  std::string description_;
+  std::optional<Exploration> run_;
+  int last_ = -1;
+};
+
+RandomSchedule::RandomSchedule(uint64_t seed,
+                               const RandomScheduleOptions& options)
+    : options_(options), rng_(seed) {
+  // The shape. Lapping rings get more sends, so slots are lapped after a
+  // death.
+  wrapping_ = options.allow_wrapping && Uniform(0, 1) == 1;
+  const int senders = Weighted({0, 0, 1, 2});  // 2 or 3.
+  scenario_.sends.clear();
+  int total_sends = 0;
+  for (int s = 0; s < senders; ++s) {
+    scenario_.sends.push_back(wrapping_ ? Uniform(2, 4) : Uniform(1, 3));
+    total_sends += scenario_.sends.back();
+  }
+  const int recoverers =
+      std::min(options.max_recoverers, Weighted({10, 45, 30, 15}));
+  const int kills = std::min(options.max_kills, Weighted({15, 40, 30, 15}));
+  const int stops = std::min(options.max_stops, Weighted({50, 35, 15}));
+  scenario_.setup_sends = Uniform(0, 2);
+  scenario_.max_recoverers = std::max(recoverers, 1);
+  scenario_.message_data_size_bytes = Uniform(0, 1) == 0 ? 16 : 40;
+  // Roomy: more slots than messages ever published (setup, sends, one per
+  // recoverer, the final check), so nothing is overwritten.
+  const int published = scenario_.setup_sends + total_sends + recoverers + 1;
+  scenario_.queue_size = static_cast<uint32_t>(
+      wrapping_ ? 2 + Weighted({50, 30, 20}) : published + Uniform(0, 2));
+  stickiness_ = std::vector<double>{0.0, 0.5, 0.85}[Uniform(0, 2)];
+
+  // The events. With a lapping ring kills come early and mostly in the
+  // window, so the ring often laps the victim's target slot before a
+  // recoverer looks at it.
+  const int expected_steps = total_sends * 14 + recoverers * 20 + 4;
+  const int during = recoverers > 0 ? 1 : 0;
+  for (int i = 0; i < kills; ++i) {
+    const int moment = wrapping_ ? Weighted({1, 2, 1, during})
+                                 : Weighted({2, 1, 1, 2 * during});
+    events_.push_back(
+        {Uniform(0, wrapping_ ? expected_steps / 2 : expected_steps),
+         EventKind::kKill, static_cast<Moment>(moment)});
+  }
+  for (int i = 0; i < stops; ++i) {
+    events_.push_back({Uniform(0, expected_steps), EventKind::kStop,
+                       static_cast<Moment>(Weighted({1, 1, 1}))});
+  }
+  for (int i = 0; i < recoverers; ++i) {
+    const Moment moment = std::vector<Moment>{
+        Moment::kAt, Moment::kAmbiguity, Moment::kLate,
+        Moment::kLate}[Uniform(0, 3)];
+    events_.push_back({moment == Moment::kLate ? std::numeric_limits<int>::max()
+                                               : Uniform(0, expected_steps),
+                       EventKind::kRecover, moment});
+  }
+  std::stable_sort(events_.begin(), events_.end(),
+                   [](const Event& a, const Event& b) { return a.at < b.at; });
+  for (int a = 0; a < kMaxActors; ++a) {
+    resume_if_stopped_.push_back(Uniform(0, 1) == 1);
+  }
+  description_ = absl::StrFormat(
+      "seed %u: %s ring, sends %s, %d setup sends, %s, %s, %s, "
+      "stickiness %.2f",
+      seed, wrapping_ ? "lapping" : "roomy",
+      absl::StrJoin(scenario_.sends, "/"), scenario_.setup_sends,
+      Plural(recoverers, "recoverer"), Plural(kills, "kill"),
+      Plural(stops, "stop"), stickiness_);
+}
+
+int RandomSchedule::Choose(const std::vector<int>& runnable) {
+  if (last_ >= 0 &&
+      std::find(runnable.begin(), runnable.end(), last_) != runnable.end() &&
+      std::uniform_real_distribution<double>(0, 1)(rng_) < stickiness_) {
+    return last_;
+  }
+  last_ = Pick(runnable);
+  return last_;
+}
+
+absl::Status RandomSchedule::Apply(const Event& event, bool* applied) {
+  Exploration& run = *run_;
+  *applied = false;
+  if (event.moment == Moment::kDuringRecovery &&
+      (!run.RecoveryUnderWay() || Uniform(0, 1) == 0)) {
+    return absl::OkStatus();  // Not yet; and not always at its first chance.
+  }
+  std::vector<int> anyone, in_window, stale;
+  for (int a = 0; a < run.num_actors(); ++a) {
+    const bool eligible = event.kind == EventKind::kKill
+                              ? run.actor(a).state != ActorState::kEnded
+                              : run.Runnable(a);
+    if (!eligible) continue;
+    if (event.moment == Moment::kDuringRecovery &&
+        run.actor(a).spec.recoverer) {
+      continue;
+    }
+    anyone.push_back(a);
+    if (run.InReplacementWindow(a)) in_window.push_back(a);
+    if (run.HasStaleReplacement(a)) stale.push_back(a);
+  }
+  std::vector<int>* victims = &anyone;
+  switch (event.moment) {
+    case Moment::kWindow:
+      victims = &in_window;
+      break;
+    case Moment::kStaleWindow:
+      victims = &stale;
+      break;
+    case Moment::kDuringRecovery: {
+      const int tier = Uniform(0, 2);  // Prefer stale, then in the window.
+      if (tier == 0 && !stale.empty()) victims = &stale;
+      if (tier == 1 && !in_window.empty()) victims = &in_window;
+      break;
+    }
+    default:
+      break;
+  }
+  if (victims->empty()) return absl::OkStatus();
+  *applied = true;
+  const int victim = Pick(*victims);
+  return event.kind == EventKind::kKill ? run.Kill(victim) : run.Stop(victim);
+}
+
+bool RandomSchedule::RecoveryDue(const Event& event) const {
+  return event.moment != Moment::kAmbiguity ||
+         run_->DeadSenderMidReplacement();
+}
+
+absl::Status RandomSchedule::Main() {
+  Exploration& run = *run_;
+  const ExplorerLimits& limits = options_.limits;
+  EXPLORER_RETURN_IF_ERROR(run.Begin(description_));
+  size_t next_event = 0;
+  std::vector<Event> armed;  // Due, waiting for their moment.
+  for (int t = 0;; ++t) {
+    EXPLORER_RETURN_IF_ERROR(run.CollectBlocked(0));
+    for (; next_event < events_.size() && events_[next_event].at <= t;
+         ++next_event) {
+      armed.push_back(events_[next_event]);
+    }
+    bool recovery_started = false;
+    for (size_t i = 0; i < armed.size();) {
+      bool applied = false;
+      if (armed[i].kind != EventKind::kRecover) {
+        EXPLORER_RETURN_IF_ERROR(Apply(armed[i], &applied));
+      } else if (!recovery_started && !run.RecovererAlive() &&
+                 RecoveryDue(armed[i])) {
+        EXPLORER_RETURN_IF_ERROR(run.StartRecoverer());
+        applied = recovery_started = true;
+      }
+      // An untargeted kill or stop with no victim is dropped.
+      if (applied || (armed[i].kind != EventKind::kRecover &&
+                      armed[i].moment == Moment::kAt)) {
+        armed.erase(armed.begin() + static_cast<std::ptrdiff_t>(i));
+      } else {
+        ++i;
+      }
+    }
+    const std::vector<int> runnable = run.RunnableActors();
+    if (!runnable.empty()) {
+      const int a = Choose(runnable);
+      const bool past_passes = runnable.size() == 1 && run.AtPass(a);
+      EXPLORER_RETURN_IF_ERROR(run.Step(a, past_passes));
+      continue;
+    }
+    if (run.AnyBlocked()) {
+      EXPLORER_RETURN_IF_ERROR(WaitForBlocked(run, limits));
+      continue;
+    }
+    // Only stopped actors are left. The recoverers still to come start now,
+    // one after the other, each facing the stopped ones; or, if a stopped
+    // recoverer holds the setup lock, after the stops are resolved. Targeted
+    // kills and stops that never found their moment are dropped.
+    for (; next_event < events_.size(); ++next_event) {
+      armed.push_back(events_[next_event]);
+    }
+    int late_recoverers = 0;
+    for (const Event& event : armed) {
+      if (event.kind == EventKind::kRecover) ++late_recoverers;
+    }
+    if (late_recoverers == 0 || run.RecovererAlive()) {
+      return Finish(
+          run, limits, [this](const std::vector<int>& r) { return Choose(r); },
+          [this](int a) { return static_cast<bool>(resume_if_stopped_[a]); },
+          late_recoverers);
+    }
+    EXPLORER_RETURN_IF_ERROR(run.StartRecoverer());
+    for (auto it = armed.begin(); it != armed.end(); ++it) {
+      if (it->kind == EventKind::kRecover) {
+        armed.erase(it);
+        break;
+      }
+    }
+  }
+}
+
+absl::StatusOr<ScheduleOutcome> RandomSchedule::Run() {
+  run_.emplace(scenario_, options_.limits);
+  if (wrapping_) run_->stats().wrapping_schedules = 1;
+  return Conclude(*run_, Main());
+}
+
+}  // namespace
+
 absl::StatusOr<ScheduleOutcome> RunRandomSchedule(
     uint64_t seed, const RandomScheduleOptions& options) {
   if (!InterleavingExplorerSupported()) {
     return absl::UnimplementedError(
         "the interleaving explorer needs x86-64 trap-flag stepping");
   }
-  std::mt19937_64 rng(seed);
-  const auto uniform = [&rng](int lo, int hi) {  // [lo, hi]
-    return std::uniform_int_distribution<int>(lo, hi)(rng);
-  };
-  // Picks an index with the given relative weights.
-  const auto weighted = [&rng](std::initializer_list<int> weights) {
-    std::discrete_distribution<int> d(weights.begin(), weights.end());
-    return d(rng);
-  };
-
-  // The shape.
-  ExplorerScenario scenario;
-  const bool wrapping = options.allow_wrapping && uniform(0, 1) == 1;
-  const int senders = weighted({0, 0, 1, 2});  // 2 or 3.
-  scenario.sends.clear();
-  int total_sends = 0;
-  for (int s = 0; s < senders; ++s) {
-    // Lapping rings get more sends, so slots are lapped after a death.
-    scenario.sends.push_back(wrapping ? uniform(2, 4) : uniform(1, 3));
-    total_sends += scenario.sends.back();
-  }
-  const int recoverers =
-      std::min(options.max_recoverers, weighted({10, 45, 30, 15}));
-  const int kills = std::min(options.max_kills, weighted({15, 40, 30, 15}));
-  const int stops = std::min(options.max_stops, weighted({50, 35, 15}));
-  scenario.setup_sends = uniform(0, 2);
-  scenario.max_recoverers = std::max(recoverers, 1);
-  scenario.message_data_size_bytes = uniform(0, 1) == 0 ? 16 : 40;
-  // Roomy: more slots than messages ever published (setup, sends, one per
-  // recoverer, the final check), so nothing is overwritten.
-  const int published = scenario.setup_sends + total_sends + recoverers + 1;
-  scenario.queue_size = static_cast<uint32_t>(
-      wrapping ? 2 + weighted({50, 30, 20}) : published + uniform(0, 2));
-  // How often the scheduler keeps stepping the actor it stepped last.
-  const double stickiness = std::vector<double>{0.0, 0.5, 0.85}[uniform(0, 2)];
-
-  // The events, due at steps drawn over the schedule's expected length. Some
-  // kills and stops are targeted: once due, they wait for their moment.
-  //   kWindow: a sender in its replacement window (to_replace recorded, not
-  //     yet cleared), where a death leaves an ambiguous slot and a stop a
-  //     possibly stale to_replace;
-  //   kDuringRecovery: a recovery under way (a recoverer inside MakeSender,
-  //     past the start of recovery): the victim dies while it is recovered
-  //     around, preferably in its window.
-  enum class EventKind { kKill, kStop, kRecover };
-  enum class Target { kAnyone, kWindow, kDuringRecovery };
-  struct Event {
-    int at;
-    EventKind kind;
-    Target target;
-  };
-  const int expected_steps = total_sends * 14 + recoverers * 20 + 4;
-  std::vector<Event> events;
-  // With a lapping ring, kills come early and mostly in the window, so the
-  // ring often laps the victim's target slot before a recoverer looks at it.
-  for (int i = 0; i < kills; ++i) {
-    const int flavour = wrapping ? weighted({1, 3, recoverers > 0 ? 1 : 0})
-                                 : weighted({2, 2, recoverers > 0 ? 2 : 0});
-    events.push_back({uniform(0, wrapping ? expected_steps / 2 : expected_steps),
-                      EventKind::kKill, static_cast<Target>(flavour)});
-  }
-  for (int i = 0; i < stops; ++i) {
-    events.push_back({uniform(0, expected_steps), EventKind::kStop,
-                      uniform(0, 1) == 1 ? Target::kWindow : Target::kAnyone});
-  }
-  // Half of the recoverers come only once every actor has ended or stopped:
-  // by then the ring has usually lapped a dead sender's target slot, which
-  // recovery must decide by accounting (facing the stopped senders' possibly
-  // stale to_replace).
-  for (int i = 0; i < recoverers; ++i) {
-    const bool late = uniform(0, 1) == 1;
-    events.push_back({late ? std::numeric_limits<int>::max()
-                           : uniform(0, expected_steps),
-                      EventKind::kRecover, Target::kAnyone});
-  }
-  std::stable_sort(events.begin(), events.end(),
-                   [](const Event& a, const Event& b) { return a.at < b.at; });
-  std::vector<bool> resume_if_stopped;
-  for (int s = 0; s < kMaxActors; ++s) {
-    resume_if_stopped.push_back(uniform(0, 1) == 1);
-  }
-
-  const ExplorerLimits& limits = options.limits;
-  Exploration run(scenario, limits);
-  if (wrapping) run.stats().wrapping_schedules = 1;
-  const std::string description = absl::StrFormat(
-      "seed %u: %s ring, sends %s, %d setup sends, %s, %s, %s, "
-      "stickiness %.2f",
-      seed, wrapping ? "lapping" : "roomy",
-      absl::StrJoin(scenario.sends, "/"), scenario.setup_sends,
-      Plural(recoverers, "recoverer"), Plural(kills, "kill"),
-      Plural(stops, "stop"), stickiness);
-  int last = -1;
-  const auto pick = [&](const std::vector<int>& from) {
-    return from[uniform(0, static_cast<int>(from.size()) - 1)];
-  };
-  const auto choose = [&](const std::vector<int>& runnable) {
-    if (last >= 0 &&
-        std::find(runnable.begin(), runnable.end(), last) != runnable.end() &&
-        std::uniform_real_distribution<double>(0, 1)(rng) < stickiness) {
-      return last;
-    }
-    last = pick(runnable);
-    return last;
-  };
-  // Applies a kill or stop event; false if it has no victim yet (a targeted
-  // one then stays armed).
-  const auto apply = [&](const Event& event, bool* applied) -> absl::Status {
-    *applied = false;
-    if (event.target == Target::kDuringRecovery &&
-        (!run.RecoveryUnderWay() || uniform(0, 1) == 0)) {
-      return absl::OkStatus();  // Not yet; and not always at its first pass.
-    }
-    std::vector<int> victims;
-    std::vector<int> in_window;
-    for (int a = 0; a < run.num_actors(); ++a) {
-      const bool eligible = event.kind == EventKind::kKill
-                                ? run.actor(a).state != ActorState::kEnded
-                                : run.Runnable(a);
-      if (!eligible) continue;
-      if (event.target == Target::kDuringRecovery &&
-          run.actor(a).spec.recoverer) {
-        continue;
-      }
-      if (run.InReplacementWindow(a)) in_window.push_back(a);
-      if (event.target != Target::kWindow || run.InReplacementWindow(a)) {
-        victims.push_back(a);
-      }
-    }
-    if (victims.empty()) return absl::OkStatus();
-    *applied = true;
-    const int victim =
-        event.target == Target::kDuringRecovery && !in_window.empty() &&
-                uniform(0, 1) == 1
-            ? pick(in_window)
-            : pick(victims);
-    return event.kind == EventKind::kKill ? run.Kill(victim)
-                                          : run.Stop(victim);
-  };
-
-  const absl::Status status = [&]() -> absl::Status {
-    EXPLORER_RETURN_IF_ERROR(run.Begin(description));
-    size_t next_event = 0;
-    std::vector<Event> armed;    // Targeted events waiting for a victim.
-    int pending_recoveries = 0;  // Due, waiting for the previous recoverer.
-    for (int t = 0;; ++t) {
-      EXPLORER_RETURN_IF_ERROR(run.CollectBlocked(0));
-      for (; next_event < events.size() && events[next_event].at <= t;
-           ++next_event) {
-        const Event& event = events[next_event];
-        if (event.kind == EventKind::kRecover) {
-          ++pending_recoveries;
-        } else if (event.target != Target::kAnyone) {
-          armed.push_back(event);
-        } else {
-          bool applied;
-          EXPLORER_RETURN_IF_ERROR(apply(event, &applied));
-        }
-      }
-      for (size_t i = 0; i < armed.size();) {
-        bool applied;
-        EXPLORER_RETURN_IF_ERROR(apply(armed[i], &applied));
-        if (applied) {
-          armed.erase(armed.begin() + static_cast<std::ptrdiff_t>(i));
-        } else {
-          ++i;
-        }
-      }
-      if (pending_recoveries > 0 && !run.RecovererAlive()) {
-        --pending_recoveries;
-        EXPLORER_RETURN_IF_ERROR(run.StartRecoverer());
-      }
-      const std::vector<int> runnable = run.RunnableActors();
-      if (!runnable.empty()) {
-        const int a = choose(runnable);
-        const bool past_passes = runnable.size() == 1 && run.AtPass(a);
-        EXPLORER_RETURN_IF_ERROR(run.Step(a, past_passes));
-        continue;
-      }
-      if (run.AnyBlocked()) {
-        EXPLORER_RETURN_IF_ERROR(WaitForBlocked(run, limits));
-        continue;
-      }
-      // Only stopped actors are left: the remaining recoverers start now,
-      // one after the other, each facing the stopped ones; or, if a stopped
-      // recoverer holds the setup lock, once the stops are resolved.
-      for (; next_event < events.size(); ++next_event) {
-        if (events[next_event].kind == EventKind::kRecover) {
-          ++pending_recoveries;
-        }
-      }
-      if (pending_recoveries == 0 || run.RecovererAlive()) break;
-    }
-    return Finish(run, limits, choose,
-                  [&](int a) { return resume_if_stopped[a]; },
-                  pending_recoveries);
-  }();
-  return Conclude(run, status);
+  return RandomSchedule(seed, options).Run();
 }
 
 }  // namespace lockless::testing
