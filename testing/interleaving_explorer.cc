@@ -535,6 +535,9 @@ struct Actor {
   bool stopped = false;  // Parked for good, until every other actor ended.
   bool killed = false;
   int writes_done = 0;
+  // Whether its current send attempt's ring CAS succeeded (seen by the
+  // parent after that step): the ground truth recovery must rediscover.
+  bool published = false;
   StopReport pending{};  // Valid while parked.
 };
 
@@ -715,6 +718,9 @@ class Exploration {
   absl::Status Checkpoint();
   absl::Status CheckRead(uint32_t q, const std::string& bytes, bool exact);
   absl::Status CheckOwnership(const char* when);
+  // Bookkeeping after `a` wrote `p`: its publish, and recovery's decisions.
+  absl::Status AfterWrite(int a, const Place& p);
+  absl::Status CheckDecided(uint32_t slot, const std::string& who);
   std::string PendingName(const Actor& actor) const;
   const ActorLog& LogOf(const Actor& actor) const {
     return log_->actors[actor.log_index];
@@ -750,6 +756,9 @@ class Exploration {
   std::map<uint32_t, std::string> seen_;
   // Where each payload was first read GOOD; it must never appear elsewhere.
   std::map<PayloadId, uint32_t> published_at_;
+  // For each sender slot whose owner was killed (until it is claimed
+  // again): the message it owned at its death, known from the steps it made.
+  std::map<uint32_t, uint32_t> dead_truth_;
   std::vector<std::string> trace_;
   std::string failure_;
   ExplorerStats stats_;
@@ -1094,6 +1103,9 @@ absl::Status Exploration::Step(int a, bool past_passes) {
   }
   trace_.insert(trace_.end(), later.begin(), later.end());
   EXPLORER_RETURN_IF_ERROR(awaited);
+  if (done.kind != kStopPass) {
+    EXPLORER_RETURN_IF_ERROR(AfterWrite(a, Locate(view_, done.offset)));
+  }
   if (actions_ > limits_.max_actions) {
     return Fail(absl::StrCat("more than ", limits_.max_actions,
                              " actions in one schedule: livelock?"));
@@ -1114,6 +1126,18 @@ absl::Status Exploration::Kill(int a) {
     kind = actor.pending.kind == kStopPass
                ? std::string("recovery pass")
                : PlaceKind(Locate(view_, actor.pending.offset));
+  }
+  // What it owns as it dies: its scratch message, or, if this attempt's
+  // ring CAS succeeded, the message it replaced.
+  if (const int slot = LogOf(actor).slot; slot >= 0) {
+    const auto* words = view_.sender(static_cast<uint32_t>(slot));
+    // acquire, both: only the values matter; the actor is parked or about
+    // to die, and only it writes its slot.
+    const Index scratch = words->scratch_index.Load();
+    const Index to_replace = words->to_replace.Load();
+    const bool took_replaced = actor.published && to_replace.valid();
+    dead_truth_[static_cast<uint32_t>(slot)] =
+        took_replaced ? to_replace.message_index() : scratch.message_index();
   }
   kill(actor.pid, SIGKILL);
   int status = 0;
@@ -1322,6 +1346,49 @@ absl::Status Exploration::CheckRead(uint32_t q, const std::string& bytes,
   return absl::OkStatus();
 }
 
+absl::Status Exploration::AfterWrite(int a, const Place& p) {
+  Actor& actor = actors_[a];
+  const int own_slot = LogOf(actor).slot;
+  if (own_slot >= 0) {
+    const auto* slot = view_.sender(static_cast<uint32_t>(own_slot));
+    // acquire, all: the values only; every actor is parked.
+    if (p.place == RegionPlace::kRing &&
+        view_.ring(static_cast<uint32_t>(p.index))->Load() ==
+            slot->scratch_index.Load()) {
+      actor.published = true;  // Its CAS put its message in the ring.
+    }
+    if (!slot->to_replace.Load().valid()) actor.published = false;
+    // A recoverer that has claimed a slot is its owner now.
+    if (actor.spec.recoverer) dead_truth_.erase(static_cast<uint32_t>(own_slot));
+  }
+  // A recovery (a recoverer inside MakeSender) that has just finished a dead
+  // slot (to_replace cleared) must have left it owning the truth.
+  if (actor.spec.recoverer && LogOf(actor).make_sender_code < 0 &&
+      (p.place == RegionPlace::kSenderToReplace ||
+       p.place == RegionPlace::kSenderScratch) &&
+      dead_truth_.count(static_cast<uint32_t>(p.index)) != 0 &&
+      !view_.sender(static_cast<uint32_t>(p.index))
+           ->to_replace.Load()
+           .valid()) {
+    return CheckDecided(static_cast<uint32_t>(p.index), actor.name);
+  }
+  return absl::OkStatus();
+}
+
+absl::Status Exploration::CheckDecided(uint32_t slot, const std::string& who) {
+  ++stats_.decisions_checked;
+  const uint32_t truth = dead_truth_.at(slot);
+  // acquire: the value only.
+  const Index scratch = view_.sender(slot)->scratch_index.Load();
+  if (scratch.message_index() != truth) {
+    return Fail(absl::StrFormat(
+        "%s decided that dead sender slot %u owns message %u (scratch %s), "
+        "but its owner died owning message %u",
+        who, slot, scratch.message_index(), scratch.DebugString(), truth));
+  }
+  return absl::OkStatus();
+}
+
 absl::Status Exploration::CheckOwnership(const char* when) {
   std::vector<int> owners(view_.layout().num_messages, 0);
   std::vector<std::string> owner_names(owners.size());
@@ -1373,6 +1440,13 @@ absl::Status Exploration::FinalChecks() {
   senders.push_back(*std::move(mine));
   // Whatever happens next, release the slots before the region goes away.
   absl::Status status = [&]() -> absl::Status {
+    // Every slot whose owner was killed now owns what that owner owned
+    // (claiming a slot does not change its scratch; this Sender sent
+    // nothing yet).
+    for (const auto& [slot, truth] : dead_truth_) {
+      EXPLORER_RETURN_IF_ERROR(
+          CheckDecided(slot, "the final recovery (in the parent)"));
+    }
     EXPLORER_RETURN_IF_ERROR(CheckOwnership("after the final recovery"));
     const uint32_t queue_size = config_.queue_size;
     const QueueIndex latest = queue_->LatestQueueIndex();
@@ -1622,6 +1696,7 @@ void ExplorerStats::Add(const ExplorerStats& other) {
   recoveries_facing_dead_senders += other.recoveries_facing_dead_senders;
   recoveries_with_accounting += other.recoveries_with_accounting;
   recoveries_facing_lapped_dead += other.recoveries_facing_lapped_dead;
+  decisions_checked += other.decisions_checked;
   recoveries_facing_stopped_mid_send +=
       other.recoveries_facing_stopped_mid_send;
   blocked_actors += other.blocked_actors;
@@ -1644,14 +1719,14 @@ std::string ExplorerStats::ToString() const {
       "recoverers: %d started, %d finished OK; %d faced dead senders, %d a "
       "stopped sender mid-send, %d a dead sender whose slot was lapped; %d "
       "ran accounting passes\n"
+      "dead slots whose recovered owner was checked against the truth: %d\n"
       "actors that ran blocked (no stop within the bound): %d",
       schedules, wrapping_schedules, steps, pass_stops, kills,
       senders_killed_during_recovery, recoverers_killed,
       absl::StrJoin(kills_by_kind, ", "), stops, stops_resumed, stops_killed,
       recoverers_started, recoverers_finished, recoveries_facing_dead_senders,
       recoveries_facing_stopped_mid_send, recoveries_facing_lapped_dead,
-      recoveries_with_accounting,
-      blocked_actors);
+      recoveries_with_accounting, decisions_checked, blocked_actors);
 }
 
 std::string ScheduleOutcome::Describe() const {

@@ -233,6 +233,9 @@ struct ExplorerStats {
   // Finished recoverers whose recovery reached an accounting pass (pass 1+:
   // some dead sender's target slot was lapped, or the hook is missing).
   int64_t recoveries_with_accounting = 0;
+  // Dead sender slots whose recovered state was checked against the
+  // message their owner really owned at its death.
+  int64_t decisions_checked = 0;
   int64_t blocked_actors = 0;   // Ran past blocked_ms without stopping.
   // Kills by the place of the write the victim was about to make.
   std::map<std::string, int64_t> kills_before;
