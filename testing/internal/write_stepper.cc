@@ -94,6 +94,7 @@ void OnSegv(int signal_number, siginfo_t* info, void* context) {
     RestoreDefault(SIGSEGV);
     return;
   }
+  const int saved_errno = errno;  // The interrupted code may be using it.
   const uint64_t offset = OffsetOf(info->si_addr);
   if (g_stepper.hooks.before_write != nullptr) {
     g_stepper.hooks.before_write(offset, WriteKind::kStore);
@@ -102,17 +103,20 @@ void OnSegv(int signal_number, siginfo_t* info, void* context) {
   g_stepper.stepping_offset = offset;
   g_stepper.stepping = true;
   static_cast<ucontext_t*>(context)->uc_mcontext.gregs[REG_EFL] |= kTrapFlag;
+  errno = saved_errno;
 }
 
 // The faulting instruction has completed: close the region again.
 void OnTrap(int signal_number, siginfo_t* info, void* context) {
   if (!g_stepper.stepping) StepperFail("SIGTRAP while not single-stepping");
+  const int saved_errno = errno;
   g_stepper.stepping = false;
   static_cast<ucontext_t*>(context)->uc_mcontext.gregs[REG_EFL] &= ~kTrapFlag;
   ProtectRegion(PROT_READ);
   if (g_stepper.hooks.after_write != nullptr) {
     g_stepper.hooks.after_write(g_stepper.stepping_offset, WriteKind::kStore);
   }
+  errno = saved_errno;
 }
 
 #endif  // defined(__x86_64__)
