@@ -31,7 +31,9 @@
 // and marks its mutexes FUTEX_OWNER_DIED through the twin mapping; the parent
 // checks that it did), stop it indefinitely (never stepped again until every
 // other actor has finished; then it is either resumed to completion or
-// killed), start a recoverer. An actor that neither parks nor exits within
+// killed), start a recoverer. A recoverer that is the only actor left to run
+// is let through its passes up to its next write (nothing could run between
+// them). An actor that neither parks nor exits within
 // `blocked_ms` (a recovery spinning without a pass hook) is treated as
 // blocked and runs free meanwhile: that bound is a scheduling decision only,
 // never the synchronisation of a check; such a schedule is no longer exact.
@@ -41,9 +43,16 @@
 //     still in the ring reads GOOD with an intact payload, the same bytes as
 //     when it was first read, at the index its Send reported; the next index
 //     reads GOOD or NOTHING_NEW; no (actor, sequence) is published twice;
+//   - every recovery decision against the truth: the parent saw each sender's
+//     ring CAS succeed or fail, so when a sender is killed it knows which
+//     message it owned; when a recoverer finishes that dead slot (clears its
+//     to_replace), the slot's scratch_index must name that message (and
+//     after the final recovery too). A wrong decision fails at the write
+//     that makes it;
 //   - every Send returns kOk; a recoverer's MakeSender returns OK (each
 //     recoverer has a spare slot, so anything else, DataLoss above all, is a
 //     failure on a healthy channel);
+//   - each kill is a real death: no futex word still names the dead actor;
 //   - when every actor has ended, in the parent: MakeSender (the final
 //     recovery) succeeds; every message is owned exactly once (a ring slot or
 //     a sender's scratch_index, no to_replace left); LatestQueueIndex is
@@ -54,16 +63,23 @@
 //     num_senders slots can be claimed (none leaked), then are released.
 //
 // Schedules are explicit (ExplicitSchedule: named steps, e.g. "step s1 until
-// it is about to write its to_replace") or random (RunRandomSchedule: the
-// channel shape, the actors' work and the events all drawn from one seed).
-// Random schedules come in two shapes: roomy rings, larger than everything
-// sent, so nothing is ever overwritten and a lost message cannot hide; and
-// small rings (2-4 slots) that lap, the only way a dead sender's target slot
-// gets overwritten before recovery (which the recovery decides by
-// accounting rather than from the slot).
+// it is about to write its ring slot") or random (RunRandomSchedule: the
+// channel shape, the actors' work and the events all drawn from one seed,
+// some events aimed at the moments recovery must get right: a sender in its
+// replacement window or with a stale to_replace, a recovery under way; see
+// RandomSchedule in the .cc). Random schedules come in two shapes: roomy
+// rings, larger than everything sent, so nothing is ever overwritten and a
+// lost message cannot hide; and small rings (2-4 slots) that lap, the only
+// way a dead sender's target slot moves on before recovery looks at it
+// (which recovery must then decide by accounting).
 //
-// Costs: ~10-20 ms per random schedule in fastbuild on the 2-core CI VM
-// (3-5 forks, ~100-200 stepped writes at ~40 us each).
+// A schedule replays exactly from its seed, except where time decides: an
+// actor running blocked (the trace says so), or recovery's own wall-clock
+// deadline ending its passes at a different pass.
+//
+// Costs: ~13 ms per random schedule in fastbuild on the 2-core CI VM (3-6
+// forks, ~110 stepped writes, each a pipe round trip plus the stepper's two
+// signals and two mprotects); ~6x under ASan, ~10x under TSan.
 //
 // x86-64 only (the write stepper's trap flag): elsewhere
 // InterleavingExplorerSupported() is false and the run functions return
@@ -264,7 +280,7 @@ absl::StatusOr<ScheduleOutcome> RunExplicitSchedule(
     const ExplorerLimits& limits = {});
 
 // Runs the random schedule `seed` names: the same seed gives the same
-// schedule (unless an actor ran blocked, which the trace says).
+// schedule (but see "replays exactly" at the top).
 absl::StatusOr<ScheduleOutcome> RunRandomSchedule(
     uint64_t seed, const RandomScheduleOptions& options);
 

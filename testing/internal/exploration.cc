@@ -520,8 +520,12 @@ absl::Status Exploration::Kill(int a) {
                : PlaceKind(Locate(view_, actor.pending.offset));
   }
   // What it owns as it dies: its scratch message, or, if this attempt's
-  // ring CAS succeeded, the message it replaced.
-  if (const int slot = LogOf(actor).slot; slot >= 0) {
+  // ring CAS succeeded, the message it replaced. (Unknown if it runs
+  // blocked: then its slot is not checked.)
+  if (const int slot = LogOf(actor).slot;
+      slot >= 0 && actor.state != ActorState::kParked) {
+    dead_truth_.erase(static_cast<uint32_t>(slot));
+  } else if (slot >= 0) {
     const auto* words = view_.sender(static_cast<uint32_t>(slot));
     // acquire, both: only the values matter; the actor is parked or about
     // to die, and only it writes its slot.
