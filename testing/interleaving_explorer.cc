@@ -281,6 +281,8 @@ namespace {
 //                    slot, a stop a to_replace that may go stale;
 //   kStaleWindow     the same with a stale to_replace (its target slot no
 //                    longer holds it: its CAS fails or failed);
+//   kPublished       the same after its CAS succeeded (before it takes the
+//                    replaced message): the other half of the ambiguity;
 //   kDuringRecovery  a recovery under way (a recoverer inside MakeSender,
 //                    past its start): a sender dies while recovered around;
 //   kAmbiguity       (recoverers) a dead sender with a replacement in flight;
@@ -299,6 +301,7 @@ class RandomSchedule {
     kAt,
     kWindow,
     kStaleWindow,
+    kPublished,
     kDuringRecovery,
     kAmbiguity,
     kLate
@@ -371,16 +374,21 @@ RandomSchedule::RandomSchedule(uint64_t seed,
   // recoverer looks at it.
   const int expected_steps = total_sends * 14 + recoverers * 20 + 4;
   const int during = recoverers > 0 ? 1 : 0;
+  const std::vector<Moment> kill_moments = {
+      Moment::kAt, Moment::kWindow, Moment::kStaleWindow, Moment::kPublished,
+      Moment::kDuringRecovery};
   for (int i = 0; i < kills; ++i) {
-    const int moment = wrapping_ ? Weighted({1, 2, 1, during})
-                                 : Weighted({2, 1, 1, 2 * during});
+    const int moment = wrapping_ ? Weighted({1, 2, 1, 1, during})
+                                 : Weighted({2, 1, 1, 1, 2 * during});
     events_.push_back(
         {Uniform(0, wrapping_ ? expected_steps / 2 : expected_steps),
-         EventKind::kKill, static_cast<Moment>(moment)});
+         EventKind::kKill, kill_moments[moment]});
   }
+  const std::vector<Moment> stop_moments = {Moment::kAt, Moment::kWindow,
+                                            Moment::kStaleWindow};
   for (int i = 0; i < stops; ++i) {
     events_.push_back({Uniform(0, expected_steps), EventKind::kStop,
-                       static_cast<Moment>(Weighted({1, 1, 1}))});
+                       stop_moments[Uniform(0, 2)]});
   }
   for (int i = 0; i < recoverers; ++i) {
     const Moment moment = std::vector<Moment>{
@@ -421,7 +429,7 @@ absl::Status RandomSchedule::Apply(const Event& event, bool* applied) {
       (!run.RecoveryUnderWay() || Uniform(0, 1) == 0)) {
     return absl::OkStatus();  // Not yet; and not always at its first chance.
   }
-  std::vector<int> anyone, in_window, stale;
+  std::vector<int> anyone, in_window, stale, published;
   for (int a = 0; a < run.num_actors(); ++a) {
     const bool eligible = event.kind == EventKind::kKill
                               ? run.actor(a).state != ActorState::kEnded
@@ -434,6 +442,9 @@ absl::Status RandomSchedule::Apply(const Event& event, bool* applied) {
     anyone.push_back(a);
     if (run.InReplacementWindow(a)) in_window.push_back(a);
     if (run.HasStaleReplacement(a)) stale.push_back(a);
+    if (run.InReplacementWindow(a) && run.actor(a).published) {
+      published.push_back(a);
+    }
   }
   std::vector<int>* victims = &anyone;
   switch (event.moment) {
@@ -442,6 +453,9 @@ absl::Status RandomSchedule::Apply(const Event& event, bool* applied) {
       break;
     case Moment::kStaleWindow:
       victims = &stale;
+      break;
+    case Moment::kPublished:
+      victims = &published;
       break;
     case Moment::kDuringRecovery: {
       const int tier = Uniform(0, 2);  // Prefer stale, then in the window.
