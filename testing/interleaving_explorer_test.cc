@@ -243,6 +243,9 @@ TEST(InterleavingExplorerTest, RandomSchedules) {
     EXPECT_GT(total.stops_killed, 0);
     EXPECT_GT(total.recoveries_facing_dead_senders, 0);
     EXPECT_GT(total.recoveries_facing_stopped_mid_send, 0);
+    EXPECT_GT(total.recoveries_facing_lapped_dead, 0);
+    EXPECT_GT(total.recoveries_with_accounting, 0);
+    EXPECT_GT(total.decisions_checked, 0);
     EXPECT_GT(total.wrapping_schedules, 0);
   }
 }
