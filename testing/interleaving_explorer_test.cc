@@ -127,7 +127,8 @@ TEST(InterleavingExplorerTest, TraceOneLiveSenderDiesDuringRecovery) {
 // dies before its CAS; D2 (s2) wins index 8 and dies before taking slot 0's
 // old message as scratch. Then a new MakeSender. The previous recovery took
 // L's stale to_replace as ownership, decided D wrongly (gave it the message
-// D2 owns), then could not decide D2: DATA_LOSS, dead slots left locked.
+// D2 owns; the truth check fails right at that write), then could not
+// decide D2: DATA_LOSS, dead slots left locked.
 ExplicitSchedule TraceTwo(EndOfStops end) {
   const ActorRef l = SenderActor(0);
   const ActorRef d = SenderActor(1);
