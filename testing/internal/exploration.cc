@@ -844,6 +844,9 @@ absl::Status Exploration::FinalChecks() {
           CheckDecided(slot, "the final recovery (in the parent)"));
     }
     EXPLORER_RETURN_IF_ERROR(CheckOwnership("after the final recovery"));
+    // Recovery may have advanced next_queue_index past a dead sender's
+    // publish: every index the ring holds reads GOOD again, intact.
+    EXPLORER_RETURN_IF_ERROR(Checkpoint());
     const uint32_t queue_size = config_.queue_size;
     const QueueIndex latest = queue_->LatestQueueIndex();
     const uint32_t next = latest.valid() ? latest.index() + 1 : 0;
@@ -896,8 +899,7 @@ absl::Status Exploration::FinalChecks() {
             PayloadName({actor.spec.payload_actor, static_cast<int>(seq)})));
       }
     }
-    // Every index in the ring reads GOOD (checked by Checkpoint above), and
-    // every payload ever read that no kOk Send accounts for was in flight
+    // Every payload ever read that no kOk Send accounts for was in flight
     // when its actor was killed.
     for (const auto& [id, q] : published_at_) {
       if (id.actor == kSetupPayloadActor) continue;
