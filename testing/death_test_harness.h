@@ -13,7 +13,9 @@
 //      reported through the sync/ futex-write observers instead (the kernel
 //      must never fault on a read-only futex word), and the robust-list offset
 //      points the kernel's death-time writes at a writable twin mapping of the
-//      same pages. Result: the ordered list of N write offsets.
+//      same pages. Result: the ordered list of N write offsets. (The stepping
+//      itself is testing/internal/write_stepper, shared with the
+//      interleaving explorer.)
 //   2. For n = 1..N: fresh region, prepare, fork, replay `run`, verify each
 //      write hits the recorded offset, and _exit right after the n-th write.
 //      The parent then marks every robust futex still owned by the dead child
