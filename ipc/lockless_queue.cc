@@ -122,10 +122,9 @@ absl::Status ValidateInitializedHeader(const RegionView& region) {
   return absl::OkStatus();
 }
 
-// Validates, initialises if needed, and returns a view of the region.
-absl::StatusOr<RegionView> AttachRegion(void* memory, size_t size_bytes,
-                                        const QueueConfig& config,
-                                        uint32_t first_queue_index) {
+// The layout of `config`, if a region of `size_bytes` can hold it.
+absl::StatusOr<internal::Layout> LayoutFitting(size_t size_bytes,
+                                               const QueueConfig& config) {
   absl::StatusOr<internal::Layout> layout = internal::ComputeLayout(config);
   if (!layout.ok()) return layout.status();
   if (size_bytes < layout->total_size_bytes) {
@@ -133,6 +132,15 @@ absl::StatusOr<RegionView> AttachRegion(void* memory, size_t size_bytes,
         "region is %u bytes, the configuration %s needs %u", size_bytes,
         config.DebugString(), layout->total_size_bytes));
   }
+  return layout;
+}
+
+// Validates, initialises if needed, and returns a view of the region.
+absl::StatusOr<RegionView> AttachRegion(void* memory, size_t size_bytes,
+                                        const QueueConfig& config,
+                                        uint32_t first_queue_index) {
+  absl::StatusOr<internal::Layout> layout = LayoutFitting(size_bytes, config);
+  if (!layout.ok()) return layout.status();
   const RegionView region(memory, *layout);
   RegionHeader* const header = region.header();
 
@@ -208,13 +216,8 @@ absl::StatusOr<LocklessQueue> LocklessQueue::Attach(void* memory,
 
 absl::StatusOr<LocklessQueue> LocklessQueue::AttachReadOnly(
     const void* memory, size_t size_bytes, const QueueConfig& config) {
-  absl::StatusOr<internal::Layout> layout = internal::ComputeLayout(config);
+  absl::StatusOr<internal::Layout> layout = LayoutFitting(size_bytes, config);
   if (!layout.ok()) return layout.status();
-  if (size_bytes < layout->total_size_bytes) {
-    return absl::FailedPreconditionError(absl::StrFormat(
-        "region is %u bytes, the configuration %s needs %u", size_bytes,
-        config.DebugString(), layout->total_size_bytes));
-  }
   // const_cast: RegionView has no const flavour; only loads are made
   // through it here and by the callers this is for (see the header).
   const RegionView region(const_cast<void*>(memory), *layout);
