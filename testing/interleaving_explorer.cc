@@ -283,6 +283,9 @@ namespace {
 //                    longer holds it: its CAS fails or failed);
 //   kPublished       the same after its CAS succeeded (before it takes the
 //                    replaced message): the other half of the ambiguity;
+//   kRace            a sender in its window for the same queue index as a
+//                    dead sender's replacement in flight (several senders
+//                    dying around one slot: the winner, the losers);
 //   kDuringRecovery  a recovery under way (a recoverer inside MakeSender,
 //                    past its start): a sender dies while recovered around;
 //   kAmbiguity       (recoverers) a dead sender with a replacement in flight;
@@ -302,6 +305,7 @@ class RandomSchedule {
     kWindow,
     kStaleWindow,
     kPublished,
+    kRace,
     kDuringRecovery,
     kAmbiguity,
     kLate
@@ -375,11 +379,11 @@ RandomSchedule::RandomSchedule(uint64_t seed,
   const int expected_steps = total_sends * 14 + recoverers * 20 + 4;
   const int during = recoverers > 0 ? 1 : 0;
   const std::vector<Moment> kill_moments = {
-      Moment::kAt, Moment::kWindow, Moment::kStaleWindow, Moment::kPublished,
-      Moment::kDuringRecovery};
+      Moment::kAt,        Moment::kWindow, Moment::kStaleWindow,
+      Moment::kPublished, Moment::kRace,   Moment::kDuringRecovery};
   for (int i = 0; i < kills; ++i) {
-    const int moment = wrapping_ ? Weighted({1, 2, 1, 1, during})
-                                 : Weighted({2, 1, 1, 1, 2 * during});
+    const int moment = wrapping_ ? Weighted({1, 2, 1, 1, 1, during})
+                                 : Weighted({2, 1, 1, 1, 1, 2 * during});
     events_.push_back(
         {Uniform(0, wrapping_ ? expected_steps / 2 : expected_steps),
          EventKind::kKill, kill_moments[moment]});
@@ -429,7 +433,7 @@ absl::Status RandomSchedule::Apply(const Event& event, bool* applied) {
       (!run.RecoveryUnderWay() || Uniform(0, 1) == 0)) {
     return absl::OkStatus();  // Not yet; and not always at its first chance.
   }
-  std::vector<int> anyone, in_window, stale, published;
+  std::vector<int> anyone, in_window, stale, published, racing;
   for (int a = 0; a < run.num_actors(); ++a) {
     const bool eligible = event.kind == EventKind::kKill
                               ? run.actor(a).state != ActorState::kEnded
@@ -445,6 +449,7 @@ absl::Status RandomSchedule::Apply(const Event& event, bool* applied) {
     if (run.InReplacementWindow(a) && run.actor(a).published) {
       published.push_back(a);
     }
+    if (run.RacesDeadSender(a)) racing.push_back(a);
   }
   std::vector<int>* victims = &anyone;
   switch (event.moment) {
@@ -456,6 +461,11 @@ absl::Status RandomSchedule::Apply(const Event& event, bool* applied) {
       break;
     case Moment::kPublished:
       victims = &published;
+      break;
+    case Moment::kRace:
+      // Not always at the first chance: before or after its own CAS.
+      if (Uniform(0, 1) == 0) return absl::OkStatus();
+      victims = &racing;
       break;
     case Moment::kDuringRecovery: {
       const int tier = Uniform(0, 2);  // Prefer stale, then in the window.

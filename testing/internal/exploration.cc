@@ -130,6 +130,24 @@ bool Exploration::DeadSenderMidReplacement() const {
   return false;
 }
 
+bool Exploration::RacesDeadSender(int a) const {
+  if (!InReplacementWindow(a)) return false;
+  // acquire, all: only the values matter; every actor is parked.
+  const Index mine =
+      view_.sender(static_cast<uint32_t>(LogOf(actors_[a]).slot))
+          ->scratch_index.Load();
+  for (uint32_t s = 0; s < config_.num_senders; ++s) {
+    const auto* slot = view_.sender(s);
+    const Index to_replace = slot->to_replace.Load();
+    const Index scratch = slot->scratch_index.Load();
+    if (OwnerDied(slot->ownership.RawOwnerWord()) && to_replace.valid() &&
+        to_replace != scratch && scratch.queue_index() == mine.queue_index()) {
+      return true;
+    }
+  }
+  return false;
+}
+
 int Exploration::ActorOfPayload(int payload_actor) const {
   for (int a = 0; a < num_actors(); ++a) {
     if (actors_[a].spec.payload_actor == payload_actor) return a;

@@ -133,6 +133,9 @@ class Exploration {
   bool HasStaleReplacement(int a) const;
   // Whether a dead sender slot has a replacement in flight.
   bool DeadSenderMidReplacement() const;
+  // Whether `a` is in its replacement window for the same queue index as a
+  // dead sender's replacement in flight.
+  bool RacesDeadSender(int a) const;
 
   void Note(std::string line) { trace_.push_back(std::move(line)); }
   ExplorerStats& stats() { return stats_; }
