@@ -361,8 +361,9 @@ RandomSchedule::RandomSchedule(uint64_t seed,
   }
   const int recoverers =
       std::min(options.max_recoverers, Weighted({10, 45, 30, 15}));
-  const int kills = std::min(options.max_kills, Weighted({15, 40, 30, 15}));
-  const int stops = std::min(options.max_stops, Weighted({50, 35, 15}));
+  const int kills =
+      std::min(options.max_kills, Weighted({10, 30, 30, 20, 10}));
+  const int stops = std::min(options.max_stops, Weighted({40, 40, 20}));
   scenario_.setup_sends = Uniform(0, 2);
   scenario_.max_recoverers = std::max(recoverers, 1);
   scenario_.message_data_size_bytes = Uniform(0, 1) == 0 ? 16 : 40;
@@ -373,31 +374,52 @@ RandomSchedule::RandomSchedule(uint64_t seed,
       wrapping_ ? 2 + Weighted({50, 30, 20}) : published + Uniform(0, 2));
   stickiness_ = std::vector<double>{0.0, 0.5, 0.85}[Uniform(0, 2)];
 
-  // The events. With a lapping ring kills come early and mostly in the
-  // window, so the ring often laps the victim's target slot before a
-  // recoverer looks at it.
+  // The events. Swarm-style, each schedule enables only some of the moments
+  // (each with probability 1/2), so that some schedules concentrate on one
+  // kind of event, e.g. every kill aimed at a race, rather than all of them
+  // mixing the same average. With a lapping ring kills come early and
+  // mostly in the window, so the ring often laps the victim's target slot
+  // before a recoverer looks at it.
   const int expected_steps = total_sends * 14 + recoverers * 20 + 4;
+  const auto enabled = [this](std::vector<int> weights) {
+    std::vector<int> kept = weights;
+    bool any = false;
+    for (int& w : kept) {
+      if (Uniform(0, 1) == 0) w = 0;
+      any = any || w > 0;
+    }
+    return any ? kept : weights;
+  };
   const int during = recoverers > 0 ? 1 : 0;
   const std::vector<Moment> kill_moments = {
       Moment::kAt,        Moment::kWindow, Moment::kStaleWindow,
       Moment::kPublished, Moment::kRace,   Moment::kDuringRecovery};
+  const std::vector<int> kill_weights =
+      enabled(wrapping_ ? std::vector<int>{1, 2, 1, 1, 1, during}
+                        : std::vector<int>{2, 1, 1, 1, 1, 2 * during});
   for (int i = 0; i < kills; ++i) {
-    const int moment = wrapping_ ? Weighted({1, 2, 1, 1, 1, during})
-                                 : Weighted({2, 1, 1, 1, 1, 2 * during});
+    std::discrete_distribution<int> moment(kill_weights.begin(),
+                                           kill_weights.end());
     events_.push_back(
         {Uniform(0, wrapping_ ? expected_steps / 2 : expected_steps),
-         EventKind::kKill, kill_moments[moment]});
+         EventKind::kKill, kill_moments[moment(rng_)]});
   }
   const std::vector<Moment> stop_moments = {Moment::kAt, Moment::kWindow,
                                             Moment::kStaleWindow};
+  const std::vector<int> stop_weights = enabled({1, 1, 1});
   for (int i = 0; i < stops; ++i) {
+    std::discrete_distribution<int> moment(stop_weights.begin(),
+                                           stop_weights.end());
     events_.push_back({Uniform(0, expected_steps), EventKind::kStop,
-                       stop_moments[Uniform(0, 2)]});
+                       stop_moments[moment(rng_)]});
   }
+  const std::vector<Moment> recover_moments = {Moment::kAt, Moment::kAmbiguity,
+                                               Moment::kLate};
+  const std::vector<int> recover_weights = enabled({1, 1, 2});
   for (int i = 0; i < recoverers; ++i) {
-    const Moment moment = std::vector<Moment>{
-        Moment::kAt, Moment::kAmbiguity, Moment::kLate,
-        Moment::kLate}[Uniform(0, 3)];
+    std::discrete_distribution<int> pick(recover_weights.begin(),
+                                         recover_weights.end());
+    const Moment moment = recover_moments[pick(rng_)];
     events_.push_back({moment == Moment::kLate ? std::numeric_limits<int>::max()
                                                : Uniform(0, expected_steps),
                        EventKind::kRecover, moment});

@@ -216,7 +216,7 @@ class ExplicitSchedule {
 
 // What random schedules may contain (caps; each schedule draws below them).
 struct RandomScheduleOptions {
-  int max_kills = 3;
+  int max_kills = 4;
   int max_stops = 2;
   int max_recoverers = 3;
   // Draw small, lapping rings for about half of the schedules.

@@ -34,7 +34,7 @@ DEFINE_uint64(explorer_seed, 1, "First seed (0 = from the clock, printed).");
 DEFINE_int32(explorer_schedules, 2500, "Random schedules to run.");
 DEFINE_int32(explorer_max_failures, 1,
              "Stop exploring after this many failing schedules.");
-DEFINE_int32(explorer_max_kills, 3, "Most kills in one random schedule.");
+DEFINE_int32(explorer_max_kills, 4, "Most kills in one random schedule.");
 DEFINE_int32(explorer_max_stops, 2, "Most stops in one random schedule.");
 DEFINE_int32(explorer_max_recoverers, 3,
              "Most recoverers in one random schedule.");
