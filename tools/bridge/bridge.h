@@ -36,7 +36,9 @@
 // Restart. Per-channel state files in the state directory (StateFile):
 //   - export: the last queue index written to DDS. A restarted exporter of a
 //     channel it does not also import resumes after it (whatever the ring
-//     still holds is forwarded, the rest counted as missed while down). A
+//     still holds is forwarded, the rest counted as missed while down), and
+//     first re-sends up to `depth` messages before it, which the dead writer
+//     may have taken with it unacknowledged (importers drop duplicates). A
 //     channel it also imports restarts after the newest message (replaying
 //     could re-export imported messages); the skipped ones are counted.
 //   - import: per origin, the last origin queue index sent into the local

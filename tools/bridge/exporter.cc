@@ -116,7 +116,19 @@ class Exporter : public ChannelWorker {
       stats_.Update([&](ChannelStats& s) { s.missed_while_down += behind; });
       return;
     }
-    next_ = resume;  // Read says kTooOld for what the ring has lost.
+    // Also re-send up to `depth` messages before `resume`: the dead writer
+    // may have taken some unacknowledged ones with it. Importers drop those
+    // they already have (bridge.h, "Restart").
+    uint32_t back = spec_.qos.depth;
+    if (latest.index() >= spec_.config.queue_size - 1) {
+      const QueueIndex oldest =
+          latest.DecrementBy(spec_.config.queue_size - 1);
+      const uint32_t room = resume.DistanceFrom(oldest);
+      if (room < back) back = room;
+    } else if (resume.index() < back) {
+      back = resume.index();
+    }
+    next_ = resume.DecrementBy(back);  // Read says kTooOld for lost ones.
   }
 
   void Run(std::promise<absl::Status>* ready) {
@@ -269,6 +281,12 @@ void* MakeQos(const ChannelQos& channel_qos) {
     dds_qset_reliability(qos, DDS_RELIABILITY_RELIABLE, DDS_SECS(1));
     // A late or restarted importer gets the last `depth` samples.
     dds_qset_durability(qos, DDS_DURABILITY_TRANSIENT_LOCAL);
+    // The history a late joiner gets is the durability service's (default
+    // depth 1), not the writer's: make it `depth` too.
+    dds_qset_durability_service(qos, 0, DDS_HISTORY_KEEP_LAST,
+                                static_cast<int32_t>(channel_qos.depth),
+                                DDS_LENGTH_UNLIMITED, DDS_LENGTH_UNLIMITED,
+                                DDS_LENGTH_UNLIMITED);
   } else {
     dds_qset_reliability(qos, DDS_RELIABILITY_BEST_EFFORT, 0);
     dds_qset_durability(qos, DDS_DURABILITY_VOLATILE);
