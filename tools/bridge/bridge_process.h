@@ -30,6 +30,8 @@ class BridgeProcess {
   std::string Stop();
   // SIGKILL, mid-whatever; reaps it.
   void Kill();
+  // The child's pid (-1 when not running).
+  pid_t pid() const { return pid_; }
 
  private:
   std::string binary_, channel_dir_, state_dir_, identity_, config_text_;
