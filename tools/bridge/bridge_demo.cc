@@ -9,6 +9,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <filesystem>
 #include <cstdio>
 #include <map>
 #include <optional>
@@ -176,6 +177,10 @@ int Run() {
       "re-sends up to depth messages (dropped as duplicates by B) and "
       "resumes where it stopped, so nothing sent while it was down is lost "
       "while the ring still holds it.\n");
+  channel_b.reset();
+  records.reset();
+  std::filesystem::remove_all(dir_a);
+  std::filesystem::remove_all(dir_b);
   return (missing == 0 && duplicated <= 1 && in_order) ? 0 : 1;
 }
 
