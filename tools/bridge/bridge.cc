@@ -84,6 +84,7 @@ absl::StatusOr<std::unique_ptr<Bridge>> Bridge::Start(
   context.identity_hash =
       internal::Fnv1a(context.identity.data(), context.identity.size());
   context.max_import_message_bytes = options.max_import_message_bytes;
+  context.partition = options.partition;
   context.stop = &bridge->stop_;
   bridge->identity_ = context.identity;
 

@@ -79,6 +79,9 @@ struct BridgeOptions {
   // (created if missing).
   std::string state_directory;
   DdsNetwork network = DdsNetwork::kLoopbackOnly;
+  // DDS partition for every topic; bridges match only within one. Empty =
+  // the default partition.
+  std::string partition;
   // See DdsSettings::extra_xml.
   std::string extra_dds_xml;
   // This bridge's identity on the wire; empty = "<hostname>:<channel

@@ -59,6 +59,7 @@ int Run() {
                          "machine-a", export_line);
   BridgeProcess bridge_b(binary, dir_b, dir_b + "/.bridge", kDomain,
                          "machine-b", "import telemetry reliable depth=4096\n");
+  bridge_b.SetPartition(bridge_a.partition());
   std::printf("machine A: %s  machine B: %s  (DDS domain %u, loopback only)\n",
               dir_a.c_str(), dir_b.c_str(), kDomain);
   for (BridgeProcess* bridge : {&bridge_a, &bridge_b}) {

@@ -24,6 +24,7 @@ DEFINE_string(network, "system",
 DEFINE_int32(domain, -1, "DDS domain id; overrides the config's 'domain'.");
 DEFINE_int32(stats_period_s, 10, "Seconds between statistics printouts "
                                  "(0: only on exit).");
+DEFINE_string(partition, "", "DDS partition (bridges match only within one).");
 DEFINE_string(identity, "", "Bridge identity (default: <host>:<dir>).");
 
 namespace {
@@ -57,6 +58,7 @@ int main(int argc, char** argv) {
   options.channel_directory = FLAGS_dir;
   options.state_directory = FLAGS_state_dir;
   options.identity = FLAGS_identity;
+  options.partition = FLAGS_partition;
   if (FLAGS_network == "loopback") {
     options.network = lockless::bridge::DdsNetwork::kLoopbackOnly;
   } else if (FLAGS_network == "system") {

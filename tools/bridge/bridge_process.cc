@@ -3,11 +3,13 @@
 #include <fcntl.h>
 #include <poll.h>
 #include <signal.h>
+#include <sys/random.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 #include <cstdlib>
+#include <ctime>
 #include <fstream>
 
 #include "absl/strings/str_cat.h"
@@ -35,7 +37,13 @@ BridgeProcess::BridgeProcess(std::string binary, std::string channel_dir,
                              std::string identity, std::string config_text)
     : binary_(std::move(binary)), channel_dir_(std::move(channel_dir)),
       state_dir_(std::move(state_dir)), identity_(std::move(identity)),
-      config_text_(std::move(config_text)), domain_(domain) {}
+      config_text_(std::move(config_text)), domain_(domain) {
+  uint64_t random = 0;
+  if (getrandom(&random, sizeof(random), 0) != sizeof(random)) {
+    random = static_cast<uint64_t>(time(nullptr)) ^ getpid();
+  }
+  partition_ = absl::StrCat("run-", random);
+}
 
 BridgeProcess::~BridgeProcess() { Kill(); }
 
@@ -53,6 +61,9 @@ absl::Status BridgeProcess::Start() {
       "--network=loopback",
       absl::StrCat("--domain=", domain_),
       "--identity=" + identity_,
+      // A partition of this object's own: concurrent runs of a test share
+      // domain ids (and, in Bazel's sandbox, pids) but never match.
+      "--partition=" + partition_,
       "--stats_period_s=0"};
   pid_ = fork();
   if (pid_ < 0) return absl::InternalError("fork");

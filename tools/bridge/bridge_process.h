@@ -17,7 +17,9 @@ namespace lockless::bridge {
 class BridgeProcess {
  public:
   // `binary`: path of the bridge binary; `config_text` is written to
-  // <state_dir>/bridge.conf. Always --network=loopback.
+  // <state_dir>/bridge.conf. Always --network=loopback, and a DDS partition
+  // chosen at random here: bridges match only those of the same
+  // BridgeProcess object or one given the same partition (SetPartition).
   BridgeProcess(std::string binary, std::string channel_dir,
                 std::string state_dir, uint32_t domain, std::string identity,
                 std::string config_text);
@@ -30,12 +32,15 @@ class BridgeProcess {
   std::string Stop();
   // SIGKILL, mid-whatever; reaps it.
   void Kill();
+  const std::string& partition() const { return partition_; }
+  void SetPartition(const std::string& partition) { partition_ = partition; }
   // The child's pid (-1 when not running).
   pid_t pid() const { return pid_; }
 
  private:
   std::string binary_, channel_dir_, state_dir_, identity_, config_text_;
   uint32_t domain_;
+  std::string partition_;
   pid_t pid_ = -1;
   int stdout_fd_ = -1;
 };

@@ -158,6 +158,7 @@ TEST(BridgeTest, ForwardsEveryMessageInOrderUnderReliableQos) {
                          "machine-a", ExportLine("chat"));
   BridgeProcess bridge_b(BridgeBinary(), b.channels, b.state, kDomainReliable,
                          "machine-b", ImportLine("chat"));
+  bridge_b.SetPartition(bridge_a.partition());
   ASSERT_TRUE(bridge_a.Start().ok());
   ASSERT_TRUE(bridge_b.Start().ok());
   Producer producer(a, "chat");
@@ -211,6 +212,7 @@ TEST(BridgeTest, MutualExportImportDoesNotLoop) {
                          "machine-a", both);
   BridgeProcess bridge_b(BridgeBinary(), b.channels, b.state, kDomainMutual,
                          "machine-b", both);
+  bridge_b.SetPartition(bridge_a.partition());
   ASSERT_TRUE(bridge_a.Start().ok());
   ASSERT_TRUE(bridge_b.Start().ok());
   Producer producer_a(a, "chat"), producer_b(b, "chat");

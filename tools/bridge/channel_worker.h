@@ -28,6 +28,7 @@ struct BridgeContext {
   std::string state_directory;
   uint64_t max_import_message_bytes = 0;
   int participant = 0;  // dds_entity_t
+  std::string partition;  // DDS partition of every writer and reader
   const std::atomic<bool>* stop = nullptr;
 };
 
@@ -59,7 +60,7 @@ std::unique_ptr<ChannelWorker> MakeImporter(const BridgeContext* context,
                                             LoopGuard* guard);
 
 // DDS QoS for a channel's writer and reader (caller dds_delete_qos).
-void* MakeQos(const ChannelQos& qos);
+void* MakeQos(const ChannelQos& qos, const std::string& partition);
 
 }  // namespace lockless::bridge::internal
 

@@ -71,8 +71,13 @@ class Exporter : public ChannelWorker {
       return absl::InternalError(absl::StrFormat(
           "dds_create_topic(%s): %s", topic_name, dds_strretcode(topic)));
     }
-    dds_qos_t* qos = static_cast<dds_qos_t*>(MakeQos(spec_.qos));
-    writer_ = dds_create_writer(context_->participant, topic, qos, nullptr);
+    dds_qos_t* qos = static_cast<dds_qos_t*>(MakeQos(spec_.qos, context_->partition));
+    // Partition is a publisher QoS: the writer gets its own publisher.
+    const dds_entity_t publisher =
+        dds_create_publisher(context_->participant, qos, nullptr);
+    writer_ = dds_create_writer(publisher > 0 ? publisher
+                                              : context_->participant,
+                                topic, qos, nullptr);
     dds_delete_qos(qos);
     if (writer_ < 0) {
       return absl::InternalError(absl::StrFormat(
@@ -275,7 +280,7 @@ uint64_t Fnv1a(const void* data, size_t size, uint64_t seed) {
   return hash;
 }
 
-void* MakeQos(const ChannelQos& channel_qos) {
+void* MakeQos(const ChannelQos& channel_qos, const std::string& partition) {
   dds_qos_t* qos = dds_create_qos();
   if (channel_qos.reliable) {
     dds_qset_reliability(qos, DDS_RELIABILITY_RELIABLE, DDS_SECS(1));
@@ -296,6 +301,9 @@ void* MakeQos(const ChannelQos& channel_qos) {
   // A bridge never hears its own samples (mutual export/import on one
   // channel would otherwise loop inside the process).
   dds_qset_ignorelocal(qos, DDS_IGNORELOCAL_PARTICIPANT);
+  // Bridges in different partitions never match (isolates concurrent test
+  // runs that share a domain).
+  if (!partition.empty()) dds_qset_partition1(qos, partition.c_str());
   return qos;
 }
 

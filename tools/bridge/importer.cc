@@ -72,8 +72,13 @@ class Importer : public ChannelWorker {
       return absl::InternalError(absl::StrFormat(
           "dds_create_topic(%s): %s", topic_name, dds_strretcode(topic)));
     }
-    dds_qos_t* qos = static_cast<dds_qos_t*>(MakeQos(spec_.qos));
-    reader_ = dds_create_reader(context_->participant, topic, qos, nullptr);
+    dds_qos_t* qos = static_cast<dds_qos_t*>(MakeQos(spec_.qos, context_->partition));
+    // Partition is a subscriber QoS: the reader gets its own subscriber.
+    const dds_entity_t subscriber =
+        dds_create_subscriber(context_->participant, qos, nullptr);
+    reader_ = dds_create_reader(subscriber > 0 ? subscriber
+                                               : context_->participant,
+                                topic, qos, nullptr);
     dds_delete_qos(qos);
     if (reader_ < 0) {
       return absl::InternalError(absl::StrFormat(
