@@ -1,10 +1,12 @@
 // End to end on one host: two channel directories ("machines"), two bridge
 // processes on the loopback interface. Waits are bounded and wait for the
 // condition itself (a message, a file, a line), never for time.
+#include <signal.h>
 #include <stdlib.h>
 #include <unistd.h>
 
 #include <algorithm>
+#include <deque>
 #include <map>
 #include <optional>
 #include <set>
@@ -69,8 +71,9 @@ std::string BridgeBinary() { return RunfilePath("tools/bridge/bridge"); }
 // Reads a channel of another "machine" as it fills.
 class Collector {
  public:
-  Collector(const Machine& machine, const std::string& name)
-      : machine_(machine), name_(name) {}
+  Collector(const Machine& machine, const std::string& name,
+            const QueueConfig& config = TestConfig())
+      : machine_(machine), name_(name), config_(config) {}
 
   // Waits (bounded) until `predicate(messages)` holds; false on deadline.
   template <typename Predicate>
@@ -80,13 +83,13 @@ class Collector {
       if (!channel_.has_value()) {
         // The importer creates the channel with its first sample.
         absl::StatusOr<ReadOnlyChannel> channel =
-            ReadOnlyChannel::Open(name_, TestConfig(), machine_.options());
+            ReadOnlyChannel::Open(name_, config_, machine_.options());
         if (!channel.ok()) {
           usleep(1000);  // polling for the file to appear (bounded)
           continue;
         }
         channel_.emplace(std::move(*channel));
-        next_ = QueueIndex::Zero(TestConfig().queue_size);
+        next_ = QueueIndex::Zero(config_.queue_size);
       }
       ReadAvailable();
       if (predicate(messages_)) return true;
@@ -115,6 +118,7 @@ class Collector {
 
   const Machine& machine_;
   std::string name_;
+  QueueConfig config_;
   std::optional<ReadOnlyChannel> channel_;
   QueueIndex next_;
   std::vector<std::string> messages_;
@@ -123,9 +127,10 @@ class Collector {
 
 class Producer {
  public:
-  Producer(const Machine& machine, const std::string& name) {
+  Producer(const Machine& machine, const std::string& name,
+           const QueueConfig& config = TestConfig()) {
     absl::StatusOr<Channel> channel =
-        Channel::OpenOrCreate(name, TestConfig(), machine.options());
+        Channel::OpenOrCreate(name, config, machine.options());
     EXPECT_TRUE(channel.ok()) << channel.status();
     channel_.emplace(std::move(*channel));
     absl::StatusOr<Sender> sender = channel_->queue().MakeSender();
@@ -151,6 +156,7 @@ constexpr uint32_t kDomainReliable = 151;
 constexpr uint32_t kDomainMutual = 152;
 constexpr uint32_t kDomainRestart = 153;
 constexpr uint32_t kDomainMalformed = 154;
+constexpr uint32_t kDomainOverwrite = 155;
 
 TEST(BridgeTest, ForwardsEveryMessageInOrderUnderReliableQos) {
   Machine a("a"), b("b");
@@ -257,6 +263,195 @@ TEST(BridgeTest, MutualExportImportDoesNotLoop) {
   EXPECT_EQ(distinct.size(), final_a + 1) << "a message arrived twice";
   bridge_a.Stop();
   bridge_b.Stop();
+}
+
+// The first occurrence of each message, in arrival order, must be m0, m1,
+// ... (order kept, nothing missing); returns how many extra copies arrived.
+size_t CheckCompleteInOrder(const std::vector<std::string>& messages,
+                            int count) {
+  std::set<std::string> seen;
+  int expected = 0;
+  size_t duplicates = 0;
+  for (const std::string& m : messages) {
+    if (!seen.insert(m).second) {
+      ++duplicates;
+      continue;
+    }
+    EXPECT_EQ(m, absl::StrCat("m", expected)) << "out of order or missing";
+    ++expected;
+  }
+  EXPECT_EQ(expected, count);
+  return duplicates;
+}
+
+auto HasMessage(const std::string& wanted) {
+  return [wanted](const std::vector<std::string>& all) {
+    return Count(all, wanted) > 0;
+  };
+}
+
+TEST(BridgeTest, RestartOfEitherBridgeLosesNothingAndDuplicatesAtMostOne) {
+  Machine a("a"), b("b");
+  BridgeProcess bridge_a(BridgeBinary(), a.channels, a.state, kDomainRestart,
+                         "machine-a", ExportLine("chat"));
+  BridgeProcess bridge_b(BridgeBinary(), b.channels, b.state, kDomainRestart,
+                         "machine-b", ImportLine("chat"));
+  bridge_b.SetPartition(bridge_a.partition());
+  ASSERT_TRUE(bridge_a.Start().ok());
+  ASSERT_TRUE(bridge_b.Start().ok());
+  Producer producer(a, "chat");
+  Collector collector(b, "chat");
+  int sent = 0;
+  auto send = [&](int n) {
+    for (int i = 0; i < n; ++i) producer.Send(absl::StrCat("m", sent++));
+  };
+  send(200);
+  // The importer is killed while samples are arriving (mid-stream: the
+  // kill lands wherever its thread is, possibly between a Send and its
+  // record).
+  ASSERT_TRUE(collector.WaitFor(HasMessage("m50")));
+  bridge_b.Kill();
+  send(200);
+  ASSERT_TRUE(bridge_b.Start().ok());
+  ASSERT_TRUE(collector.WaitFor(HasMessage(absl::StrCat("m", sent - 1))));
+  // The exporter (the peer of B) is killed mid-stream and comes back.
+  send(200);
+  bridge_a.Kill();
+  send(200);
+  ASSERT_TRUE(bridge_a.Start().ok());
+  ASSERT_TRUE(collector.WaitFor(HasMessage(absl::StrCat("m", sent - 1))));
+  EXPECT_LE(CheckCompleteInOrder(collector.messages(), sent), 1u)
+      << "more duplicates than the one kill of the importer explains";
+  const std::string stats_b = bridge_b.Stop();
+  // The restarted exporter re-sent its history; B dropped what it had.
+  EXPECT_EQ(stats_b.find("duplicates dropped 0,"), std::string::npos)
+      << stats_b;
+  bridge_a.Stop();
+}
+
+TEST(BridgeTest, OverwrittenBeforeForwardedIsCountedAtBothEnds) {
+  Machine a("a"), b("b");
+  QueueConfig small = TestConfig();
+  small.queue_size = 64;
+  BridgeProcess bridge_a(
+      BridgeBinary(), a.channels, a.state, kDomainOverwrite, "machine-a",
+      "export chat queue_size=64 message_size=64 senders=4 watchers=4 "
+      "depth=1024\n");
+  BridgeProcess bridge_b(BridgeBinary(), b.channels, b.state,
+                         kDomainOverwrite, "machine-b", ImportLine("chat"));
+  bridge_b.SetPartition(bridge_a.partition());
+  ASSERT_TRUE(bridge_a.Start().ok());
+  ASSERT_TRUE(bridge_b.Start().ok());
+  Producer producer(a, "chat", small);
+  // The exporter cannot run while the producer laps the ring 3 times.
+  ASSERT_EQ(kill(bridge_a.pid(), SIGSTOP), 0);
+  for (int i = 0; i < 256; ++i) producer.Send(absl::StrCat("m", i));
+  ASSERT_EQ(kill(bridge_a.pid(), SIGCONT), 0);
+  Collector collector(b, "chat", small);
+  ASSERT_TRUE(collector.WaitFor(HasMessage("m255")));
+  // Exactly the ring's 64 newest arrive, m192..m255, in order.
+  ASSERT_EQ(collector.messages().size(), 64u);
+  for (int i = 0; i < 64; ++i) {
+    EXPECT_EQ(collector.messages()[i], absl::StrCat("m", 192 + i));
+  }
+  const std::string stats_a = bridge_a.Stop();
+  const std::string stats_b = bridge_b.Stop();
+  EXPECT_NE(stats_a.find("forwarded 64, overwritten before forwarded 192"),
+            std::string::npos)
+      << stats_a;
+  EXPECT_NE(stats_b.find("lost at origin (overwritten) 192"),
+            std::string::npos)
+      << stats_b;
+}
+
+// A raw DDS writer (not a bridge) on the channel's topic.
+class RawWriter {
+ public:
+  RawWriter(uint32_t domain, const std::string& partition,
+            const std::string& channel) {
+    DdsSettings settings;
+    settings.domain_id = domain;
+    absl::StatusOr<dds_entity_t> participant = CreateParticipant(settings);
+    EXPECT_TRUE(participant.ok()) << participant.status();
+    participant_ = *participant;
+    dds_qos_t* qos = dds_create_qos();
+    dds_qset_reliability(qos, DDS_RELIABILITY_RELIABLE, DDS_SECS(1));
+    dds_qset_durability(qos, DDS_DURABILITY_TRANSIENT_LOCAL);
+    dds_qset_durability_service(qos, 0, DDS_HISTORY_KEEP_LAST, 64,
+                                DDS_LENGTH_UNLIMITED, DDS_LENGTH_UNLIMITED,
+                                DDS_LENGTH_UNLIMITED);
+    dds_qset_history(qos, DDS_HISTORY_KEEP_LAST, 64);
+    dds_qset_partition1(qos, partition.c_str());
+    const dds_entity_t topic = dds_create_topic(
+        participant_, &lockless_bridge_Sample_desc,
+        TopicName(channel).c_str(), nullptr, nullptr);
+    const dds_entity_t publisher = dds_create_publisher(participant_, qos,
+                                                        nullptr);
+    writer_ = dds_create_writer(publisher, topic, qos, nullptr);
+    dds_delete_qos(qos);
+    EXPECT_GT(writer_, 0);
+  }
+  ~RawWriter() { dds_delete(participant_); }
+
+  // A well-formed sample of TestConfig() carrying `text` (queue index q).
+  lockless_bridge_Sample Good(const std::string& text, uint32_t q) {
+    texts_.push_back(text);
+    lockless_bridge_Sample s{};
+    s.origin = const_cast<char*>("raw-writer");
+    s.host = const_cast<char*>("test");
+    s.incarnation = 1;
+    s.sequence_number = q;
+    s.channel_id = 7;
+    s.queue_index = q;
+    s.num_watchers = 4;
+    s.num_senders = 4;
+    s.queue_size = 1024;
+    s.message_data_size_bytes = 64;
+    s.payload._buffer = reinterpret_cast<uint8_t*>(texts_.back().data());
+    s.payload._length = static_cast<uint32_t>(texts_.back().size());
+    s.payload._maximum = s.payload._length;
+    return s;
+  }
+  void Write(const lockless_bridge_Sample& sample) {
+    ASSERT_EQ(dds_write(writer_, &sample), DDS_RETCODE_OK);
+  }
+
+ private:
+  dds_entity_t participant_ = 0;
+  dds_entity_t writer_ = 0;
+  std::deque<std::string> texts_;
+};
+
+TEST(BridgeTest, MalformedSamplesAreCountedAndNeverSent) {
+  Machine b("b");
+  BridgeProcess bridge_b(BridgeBinary(), b.channels, b.state,
+                         kDomainMalformed, "machine-b", ImportLine("chat"));
+  ASSERT_TRUE(bridge_b.Start().ok());
+  RawWriter raw(kDomainMalformed, bridge_b.partition(), "chat");
+  raw.Write(raw.Good("first", 1));
+  Collector collector(b, "chat");
+  ASSERT_TRUE(collector.WaitFor(HasMessage("first")));
+
+  lockless_bridge_Sample oversized = raw.Good(std::string(65, 'x'), 2);
+  raw.Write(oversized);
+  lockless_bridge_Sample bad_config = raw.Good("bad-config", 3);
+  bad_config.queue_size = 0;
+  raw.Write(bad_config);
+  lockless_bridge_Sample no_origin = raw.Good("no-origin", 4);
+  no_origin.origin = const_cast<char*>("");
+  raw.Write(no_origin);
+  lockless_bridge_Sample mismatch = raw.Good("mismatch", 5);
+  mismatch.message_data_size_bytes = 128;  // not the local channel's
+  raw.Write(mismatch);
+  lockless_bridge_Sample too_big = raw.Good("too-big", 6);
+  too_big.message_data_size_bytes = uint64_t{1} << 30;  // above the limit
+  raw.Write(too_big);
+  raw.Write(raw.Good("last", 7));
+  ASSERT_TRUE(collector.WaitFor(HasMessage("last")));
+  EXPECT_EQ(collector.messages(), (std::vector<std::string>{"first", "last"}));
+  const std::string stats = bridge_b.Stop();
+  EXPECT_NE(stats.find("forwarded 2,"), std::string::npos) << stats;
+  EXPECT_NE(stats.find("malformed dropped 5,"), std::string::npos) << stats;
 }
 
 }  // namespace
