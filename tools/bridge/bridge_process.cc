@@ -111,6 +111,23 @@ std::string BridgeProcess::Stop() {
   return text;
 }
 
+absl::Status BridgeProcess::Pause() {
+  if (pid_ <= 0 || kill(pid_, SIGSTOP) != 0) {
+    return absl::FailedPreconditionError("no bridge child to stop");
+  }
+  int status = 0;
+  // kill() returns before the child's threads have stopped; the stop report
+  // comes once the whole group has.
+  if (waitpid(pid_, &status, WUNTRACED) != pid_ || !WIFSTOPPED(status)) {
+    return absl::InternalError("bridge child did not stop");
+  }
+  return absl::OkStatus();
+}
+
+void BridgeProcess::Resume() {
+  if (pid_ > 0) kill(pid_, SIGCONT);
+}
+
 void BridgeProcess::Kill() {
   if (pid_ > 0) {
     kill(pid_, SIGKILL);

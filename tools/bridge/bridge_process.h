@@ -32,6 +32,10 @@ class BridgeProcess {
   std::string Stop();
   // SIGKILL, mid-whatever; reaps it.
   void Kill();
+  // SIGSTOP, returning once every thread of the child has stopped (the
+  // kernel reports the group stop to us, its parent); Resume: SIGCONT.
+  absl::Status Pause();
+  void Resume();
   const std::string& partition() const { return partition_; }
   void SetPartition(const std::string& partition) { partition_ = partition; }
   // The child's pid (-1 when not running).

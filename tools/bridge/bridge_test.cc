@@ -6,11 +6,13 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <atomic>
 #include <deque>
 #include <map>
 #include <optional>
 #include <set>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "absl/strings/str_cat.h"
@@ -22,6 +24,7 @@
 #include "tools/bridge/bridge_sample.h"
 #include "tools/bridge/dds_config.h"
 #include "tools/bridge/forward_record.h"
+#include "tools/dump_lib.h"
 
 namespace lockless::bridge {
 namespace {
@@ -92,6 +95,7 @@ class Collector {
         next_ = QueueIndex::Zero(config_.queue_size);
       }
       ReadAvailable();
+      if (::testing::Test::HasFatalFailure()) return false;
       if (predicate(messages_)) return true;
       (void)channel_->Wait(next_, MonotonicNowNs() + 100'000'000);
     }
@@ -157,6 +161,8 @@ constexpr uint32_t kDomainMutual = 152;
 constexpr uint32_t kDomainRestart = 153;
 constexpr uint32_t kDomainMalformed = 154;
 constexpr uint32_t kDomainOverwrite = 155;
+constexpr uint32_t kDomainBestEffort = 156;
+constexpr uint32_t kDomainDump = 157;
 
 TEST(BridgeTest, ForwardsEveryMessageInOrderUnderReliableQos) {
   Machine a("a"), b("b");
@@ -344,9 +350,9 @@ TEST(BridgeTest, OverwrittenBeforeForwardedIsCountedAtBothEnds) {
   ASSERT_TRUE(bridge_b.Start().ok());
   Producer producer(a, "chat", small);
   // The exporter cannot run while the producer laps the ring 3 times.
-  ASSERT_EQ(kill(bridge_a.pid(), SIGSTOP), 0);
+  ASSERT_TRUE(bridge_a.Pause().ok());
   for (int i = 0; i < 256; ++i) producer.Send(absl::StrCat("m", i));
-  ASSERT_EQ(kill(bridge_a.pid(), SIGCONT), 0);
+  bridge_a.Resume();
   Collector collector(b, "chat", small);
   ASSERT_TRUE(collector.WaitFor(HasMessage("m255")));
   // Exactly the ring's 64 newest arrive, m192..m255, in order.
@@ -452,6 +458,103 @@ TEST(BridgeTest, MalformedSamplesAreCountedAndNeverSent) {
   const std::string stats = bridge_b.Stop();
   EXPECT_NE(stats.find("forwarded 2,"), std::string::npos) << stats;
   EXPECT_NE(stats.find("malformed dropped 5,"), std::string::npos) << stats;
+}
+
+// Best effort: whatever DDS drops is counted, never silent. Between the
+// first and the last message received, every message either arrived or is
+// counted (lost in transport, or overwritten at the origin).
+TEST(BridgeTest, BestEffortLossesAreCounted) {
+  Machine a("a"), b("b");
+  BridgeProcess bridge_a(
+      BridgeBinary(), a.channels, a.state, kDomainBestEffort, "machine-a",
+      "export chat queue_size=1024 message_size=64 senders=4 watchers=4 "
+      "best_effort depth=16\n");
+  BridgeProcess bridge_b(BridgeBinary(), b.channels, b.state,
+                         kDomainBestEffort, "machine-b",
+                         "import chat best_effort depth=16\n");
+  bridge_b.SetPartition(bridge_a.partition());
+  ASSERT_TRUE(bridge_a.Start().ok());
+  ASSERT_TRUE(bridge_b.Start().ok());
+  // No history for late joiners: keep sending until B has 300 messages.
+  std::atomic<bool> enough{false};
+  std::atomic<int> sent{0};
+  std::thread producer_thread([&] {
+    Producer producer(a, "chat");  // its Sender belongs to this thread
+    while (!enough.load()) {
+      producer.Send(absl::StrCat("m", sent.load()));
+      sent.fetch_add(1);
+      usleep(100);  // pacing the producer, not synchronisation
+    }
+  });
+  Collector collector(b, "chat");
+  const bool got = collector.WaitFor(
+      [](const std::vector<std::string>& m) { return m.size() >= 300; });
+  enough.store(true);
+  producer_thread.join();
+  ASSERT_TRUE(got);
+  const std::string stats_a = bridge_a.Stop();
+  const std::string stats_b = bridge_b.Stop();
+  // Everything B's bridge delivered, including what came after the 300th.
+  ASSERT_TRUE(collector.WaitFor([](const std::vector<std::string>&) {
+    return true;
+  }));
+  std::vector<int> numbers;
+  for (const std::string& m : collector.messages()) {
+    numbers.push_back(std::stoi(m.substr(1)));
+  }
+  for (size_t i = 1; i < numbers.size(); ++i) {
+    ASSERT_LT(numbers[i - 1], numbers[i]) << "order or duplicate";
+  }
+  auto figure = [](const std::string& text, const std::string& label) {
+    const size_t at = text.find(label);
+    EXPECT_NE(at, std::string::npos) << label << " in " << text;
+    return at == std::string::npos
+               ? uint64_t{0}
+               : std::stoull(text.substr(at + label.size()));
+  };
+  const uint64_t received = collector.messages().size();
+  const uint64_t span = static_cast<uint64_t>(numbers.back() -
+                                              numbers.front() + 1);
+  const uint64_t lost = figure(stats_b, "lost in transport ");
+  const uint64_t overwritten = figure(stats_a, "overwritten before forwarded ");
+  EXPECT_EQ(figure(stats_b, "import chat: forwarded "), received);
+  EXPECT_LE(received + lost, span);
+  EXPECT_GE(received + lost + overwritten, span);
+}
+
+TEST(BridgeTest, DumpListShowsBridgedChannels) {
+  Machine a("a"), b("b");
+  BridgeProcess bridge_a(BridgeBinary(), a.channels, a.state, kDomainDump,
+                         "machine-a", ExportLine("chat"));
+  BridgeProcess bridge_b(BridgeBinary(), b.channels, b.state, kDomainDump,
+                         "machine-b", ImportLine("chat"));
+  bridge_b.SetPartition(bridge_a.partition());
+  ASSERT_TRUE(bridge_a.Start().ok());
+  ASSERT_TRUE(bridge_b.Start().ok());
+  Producer producer(a, "chat");
+  producer.Send("hello");
+  Collector collector(b, "chat");
+  ASSERT_TRUE(collector.WaitFor(HasMessage("hello")));
+  auto list = [](const Machine& machine) {
+    DumpOptions options;
+    options.list = true;
+    options.directory = machine.channels;
+    std::string out, err;
+    EXPECT_EQ(RunList(options, &out, &err), kDumpOk) << err;
+    return out;
+  };
+  EXPECT_NE(list(a).find("bridged: exported (bridge running)"),
+            std::string::npos)
+      << list(a);
+  EXPECT_NE(list(b).find("bridged: imported (bridge running)"),
+            std::string::npos)
+      << list(b);
+  EXPECT_EQ(list(b).find(".bridge"), std::string::npos) << list(b);
+  bridge_a.Stop();
+  bridge_b.Stop();
+  EXPECT_NE(list(a).find("bridged: exported (bridge not running)"),
+            std::string::npos)
+      << list(a);
 }
 
 }  // namespace
