@@ -97,9 +97,14 @@ absl::StatusOr<std::unique_ptr<Bridge>> Bridge::Start(
   context.participant = *participant;
   bridge->participant_ = *participant;
 
-  // A guard per channel that is both imported and exported (bridge.h).
+  // A guard per channel that is both imported and exported (bridge.h); an
+  // import-only channel has none (nobody would drain its records).
   for (const ImportSpec& spec : options.config.imports) {
-    shared->guards.emplace(spec.name, std::make_unique<LoopGuard>());
+    for (const ExportSpec& exported : options.config.exports) {
+      if (exported.name == spec.name) {
+        shared->guards.emplace(spec.name, std::make_unique<LoopGuard>());
+      }
+    }
   }
   internal::BridgeShared* raw = shared.get();
   AllShared().push_back(std::move(shared));
@@ -116,8 +121,10 @@ absl::StatusOr<std::unique_ptr<Bridge>> Bridge::Start(
     }
   }
   for (const ImportSpec& spec : options.config.imports) {
+    auto guard = raw->guards.find(spec.name);
     bridge->workers_.push_back(internal::MakeImporter(
-        &raw->context, spec, raw->guards.at(spec.name).get()));
+        &raw->context, spec,
+        guard == raw->guards.end() ? nullptr : guard->second.get()));
     if (absl::Status status = bridge->workers_.back()->Start(); !status.ok()) {
       bridge->Stop();
       return status;

@@ -55,6 +55,7 @@ uint64_t Fnv1a(const void* data, size_t size, uint64_t seed = 0);
 std::unique_ptr<ChannelWorker> MakeExporter(const BridgeContext* context,
                                             const ExportSpec& spec,
                                             LoopGuard* shared_guard);
+// `guard` is non-null when the channel is also exported.
 std::unique_ptr<ChannelWorker> MakeImporter(const BridgeContext* context,
                                             const ImportSpec& spec,
                                             LoopGuard* guard);

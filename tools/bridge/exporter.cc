@@ -134,6 +134,7 @@ class Exporter : public ChannelWorker {
       back = resume.index();
     }
     next_ = resume.DecrementBy(back);  // Read says kTooOld for lost ones.
+    resumed_ = true;
   }
 
   void Run(std::promise<absl::Status>* ready) {
@@ -150,7 +151,6 @@ class Exporter : public ChannelWorker {
     }
     ready->set_value(absl::OkStatus());
     std::vector<uint8_t> buffer(spec_.config.message_data_size_bytes);
-    bool resumed = next_ != QueueIndex::Zero(spec_.config.queue_size);
     while (!context_->stop->load(std::memory_order_relaxed)) {
       const WaitResult wait =
           waiter->Wait(next_, MonotonicNowNs() + kStopCheckNs);
@@ -159,12 +159,12 @@ class Exporter : public ChannelWorker {
                      spec_.name.c_str());
         return;
       }
-      DrainReady(buffer, &resumed);
+      DrainReady(buffer);
     }
   }
 
   // Forwards everything readable from next_ on.
-  void DrainReady(std::vector<uint8_t>& buffer, bool* resumed) {
+  void DrainReady(std::vector<uint8_t>& buffer) {
     const LocklessQueue& queue = channel_->queue();
     while (!context_->stop->load(std::memory_order_relaxed)) {
       MessageInfo info;
@@ -180,8 +180,9 @@ class Exporter : public ChannelWorker {
         uint32_t lost = oldest.DistanceFrom(next_);
         if (lost == 0 || lost > next_.max_index() / 2) lost = 1;
         const QueueIndex skip_to = lost == 1 ? next_.Increment() : oldest;
+        if (!resumed_) overwritten_ += lost;
         stats_.Update([&](ChannelStats& s) {
-          if (*resumed) {
+          if (resumed_) {
             s.missed_while_down += lost;
           } else {
             s.overwritten_before_forwarded += lost;
@@ -190,7 +191,7 @@ class Exporter : public ChannelWorker {
         next_ = skip_to;
         continue;
       }
-      *resumed = false;
+      resumed_ = false;
       if (result == ReadResult::kCorrupted) {
         std::fprintf(stderr,
                      "bridge: export %s: corrupted message at %u, skipped\n",
@@ -211,7 +212,6 @@ class Exporter : public ChannelWorker {
   }
 
   void Write(const MessageInfo& info, uint8_t* payload) {
-    const ChannelStats snapshot = stats_.Snapshot();
     lockless_bridge_Sample sample{};
     sample.origin = const_cast<char*>(context_->identity.c_str());
     sample.incarnation = incarnation_;
@@ -227,7 +227,7 @@ class Exporter : public ChannelWorker {
             info.realtime_sent_time.time_since_epoch())
             .count();
     sample.host = const_cast<char*>(context_->host.c_str());
-    sample.overwritten_at_origin = snapshot.overwritten_before_forwarded;
+    sample.overwritten_at_origin = overwritten_;
     sample.num_watchers = spec_.config.num_watchers;
     sample.num_senders = spec_.config.num_senders;
     sample.queue_size = spec_.config.queue_size;
@@ -258,6 +258,12 @@ class Exporter : public ChannelWorker {
   uint64_t channel_id_ = 0;
   uint64_t incarnation_ = 0;
   uint64_t sequence_ = 0;
+  // Since this start: what the samples report (also in stats_, which this
+  // thread would otherwise have to copy per message).
+  uint64_t overwritten_ = 0;
+  // Reading the backlog of a previous run: losses there are "missed while
+  // down", not "overwritten before forwarded".
+  bool resumed_ = false;
   dds_entity_t writer_ = 0;
   QueueIndex next_;
 };

@@ -254,7 +254,7 @@ class Importer : public ChannelWorker {
     }
     CountTransportLoss(s, record);
 
-    const bool sent = guard_->SendAndRecord([&](QueueIndex* index) {
+    auto send = [&](QueueIndex* index) {
       MessageInfo info;
       const SendResult result =
           sender_->Send(s.payload._buffer, s.payload._length, &info);
@@ -266,7 +266,10 @@ class Importer : public ChannelWorker {
       *index = info.queue_index;
       last_sent_index_ = info.queue_index.index();
       return true;
-    });
+    };
+    QueueIndex unused;
+    const bool sent =
+        guard_ != nullptr ? guard_->SendAndRecord(send) : send(&unused);
     if (!sent) {
       stats_.Update([](ChannelStats& st) { ++st.errors; });
       return;
