@@ -66,8 +66,8 @@ absl::StatusOr<std::unique_ptr<Bridge>> Bridge::Start(
     context.channel_directory = real;
     free(real);
   } else {
-    return absl::ErrnoToStatus(errno, "channel directory " +
-                                          context.channel_directory);
+    return absl::ErrnoToStatus(
+        errno, "channel directory " + context.channel_directory);
   }
   context.state_directory = options.state_directory.empty()
                                 ? context.channel_directory + "/.bridge"
@@ -77,10 +77,10 @@ absl::StatusOr<std::unique_ptr<Bridge>> Bridge::Start(
     return status;
   }
   context.host = options.host.empty() ? HostName() : options.host;
-  context.identity = options.identity.empty()
-                         ? absl::StrCat(context.host, ":",
-                                        context.channel_directory)
-                         : options.identity;
+  context.identity =
+      options.identity.empty()
+          ? absl::StrCat(context.host, ":", context.channel_directory)
+          : options.identity;
   context.identity_hash =
       internal::Fnv1a(context.identity.data(), context.identity.size());
   context.max_import_message_bytes = options.max_import_message_bytes;

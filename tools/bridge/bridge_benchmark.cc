@@ -18,8 +18,8 @@
 #include <cstring>
 #include <filesystem>
 #include <optional>
-#include <thread>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "absl/strings/str_cat.h"
@@ -72,12 +72,13 @@ void Print(const char* name, Figures& f) {
                               static_cast<size_t>(p * f.latencies.size()));
     return f.latencies[i] / 1000.0;
   };
-  std::printf("%-10s latency p50 %7.1f us  p99 %7.1f us  max %8.1f us "
-              "(n=%zu)   burst %d msgs in %.3f s = %.0f msg/s\n",
-              name, at(0.5), at(0.99),
-              f.latencies.empty() ? 0.0 : f.latencies.back() / 1000.0,
-              f.latencies.size(), FLAGS_burst, f.burst_seconds,
-              FLAGS_burst / f.burst_seconds);
+  std::printf(
+      "%-10s latency p50 %7.1f us  p99 %7.1f us  max %8.1f us "
+      "(n=%zu)   burst %d msgs in %.3f s = %.0f msg/s\n",
+      name, at(0.5), at(0.99),
+      f.latencies.empty() ? 0.0 : f.latencies.back() / 1000.0,
+      f.latencies.size(), FLAGS_burst, f.burst_seconds,
+      FLAGS_burst / f.burst_seconds);
 }
 
 void Pace(int64_t* next) {
@@ -107,7 +108,8 @@ void PlainPublisher(const std::string& partition) {
   dds_qos_t* qos = Qos(partition);
   const dds_entity_t topic = dds_create_topic(
       participant, &lockless_bridge_Sample_desc, "bench", nullptr, nullptr);
-  const dds_entity_t publisher = dds_create_publisher(participant, qos, nullptr);
+  const dds_entity_t publisher =
+      dds_create_publisher(participant, qos, nullptr);
   const dds_entity_t writer = dds_create_writer(publisher, topic, qos, nullptr);
   dds_delete_qos(qos);
   // Wait for the subscriber to match (a benchmark may poll).
@@ -191,8 +193,7 @@ Figures PlainDds() {
 
 // ---- bridged ----
 Figures Bridged() {
-  const std::string base =
-      absl::StrCat("/tmp/bridge_benchmark.", getpid());
+  const std::string base = absl::StrCat("/tmp/bridge_benchmark.", getpid());
   const std::string dir_a = base + "/a", dir_b = base + "/b";
   std::filesystem::create_directories(dir_a);
   std::filesystem::create_directories(dir_b);
@@ -211,10 +212,9 @@ Figures Bridged() {
       absl::StrCat("export bench queue_size=", config.queue_size,
                    " message_size=", FLAGS_payload_bytes,
                    " senders=4 watchers=4 reliable depth=", depth, "\n"));
-  BridgeProcess bridge_b(binary, dir_b, dir_b + "/.bridge", kBridgedDomain,
-                         "bench-b",
-                         absl::StrCat("import bench reliable depth=", depth,
-                                      "\n"));
+  BridgeProcess bridge_b(
+      binary, dir_b, dir_b + "/.bridge", kBridgedDomain, "bench-b",
+      absl::StrCat("import bench reliable depth=", depth, "\n"));
   bridge_b.SetPartition(bridge_a.partition());
   Figures figures;
   if (!bridge_a.Start().ok() || !bridge_b.Start().ok()) {
@@ -280,9 +280,10 @@ int main(int argc, char** argv) {
     std::fprintf(stderr, "bad flags\n");
     return 2;
   }
-  std::printf("payload %d bytes, %d paced messages at %d Hz, burst of %d; "
-              "loopback, reliable\n",
-              FLAGS_payload_bytes, FLAGS_messages, FLAGS_rate_hz, FLAGS_burst);
+  std::printf(
+      "payload %d bytes, %d paced messages at %d Hz, burst of %d; "
+      "loopback, reliable\n",
+      FLAGS_payload_bytes, FLAGS_messages, FLAGS_rate_hz, FLAGS_burst);
   lockless::bridge::Figures plain = lockless::bridge::PlainDds();
   lockless::bridge::Figures bridged = lockless::bridge::Bridged();
   lockless::bridge::Print("plain DDS", plain);

@@ -53,8 +53,8 @@ absl::Status ApplyWord(int line, absl::string_view word, ChannelQos* qos,
   } else if (config != nullptr && key == "watchers" && fits32) {
     config->num_watchers = static_cast<uint32_t>(value);
   } else {
-    return LineError(line, absl::StrCat("unknown or out-of-range '", word,
-                                        "'"));
+    return LineError(line,
+                     absl::StrCat("unknown or out-of-range '", word, "'"));
   }
   return absl::OkStatus();
 }
@@ -84,8 +84,8 @@ absl::StatusOr<BridgeConfig> ParseBridgeConfig(absl::string_view text) {
     }
     const bool is_export = words[0] == "export";
     if (!is_export && words[0] != "import") {
-      return LineError(line_number, absl::StrCat("unknown directive '",
-                                                 words[0], "'"));
+      return LineError(line_number,
+                       absl::StrCat("unknown directive '", words[0], "'"));
     }
     if (words.size() < 2) {
       return LineError(line_number, "expected a channel name");
@@ -123,8 +123,8 @@ absl::StatusOr<BridgeConfig> ParseBridgeConfig(absl::string_view text) {
 absl::StatusOr<BridgeConfig> ReadBridgeConfig(const std::string& path) {
   std::ifstream file(path);
   if (!file) {
-    return absl::NotFoundError(absl::StrCat("cannot read bridge config ",
-                                            path));
+    return absl::NotFoundError(
+        absl::StrCat("cannot read bridge config ", path));
   }
   std::stringstream text;
   text << file.rdbuf();

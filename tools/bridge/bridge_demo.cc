@@ -9,8 +9,8 @@
 #include <unistd.h>
 
 #include <algorithm>
-#include <filesystem>
 #include <cstdio>
+#include <filesystem>
 #include <map>
 #include <optional>
 #include <string>
@@ -96,7 +96,8 @@ int Run() {
     if (sender->Send(text.data(), text.size()) != SendResult::kOk) return 1;
     next_send += kPeriodNs;
     const int64_t now = MonotonicNowNs();
-    if (next_send > now) usleep(static_cast<useconds_t>((next_send - now) / 1000));
+    if (next_send > now)
+      usleep(static_cast<useconds_t>((next_send - now) / 1000));
   }
   std::printf("[%d sent] waiting for B to receive the last message\n",
               kMessages);
@@ -111,12 +112,17 @@ int Run() {
   while (MonotonicNowNs() < deadline) {
     if (!channel_b) {
       auto opened = ReadOnlyChannel::Open("telemetry", DemoConfig(), options_b);
-      if (opened.ok()) channel_b.emplace(std::move(*opened));
-      else { usleep(1000); continue; }
+      if (opened.ok())
+        channel_b.emplace(std::move(*opened));
+      else {
+        usleep(1000);
+        continue;
+      }
     }
     char buffer[64];
     MessageInfo info;
-    const ReadResult result = channel_b->Read(next, &info, buffer, sizeof(buffer));
+    const ReadResult result =
+        channel_b->Read(next, &info, buffer, sizeof(buffer));
     if (result == ReadResult::kGood) {
       received.emplace_back(buffer, info.length);
       indices.push_back(next);
@@ -126,20 +132,23 @@ int Run() {
     }
     (void)channel_b->Wait(next, MonotonicNowNs() + 100'000'000);
   }
-  auto opened = ReadOnlyChannel::Open(
-      ForwardedChannelName("telemetry"),
-      ForwardedChannelConfig(DemoConfig()), options_b);
+  auto opened =
+      ReadOnlyChannel::Open(ForwardedChannelName("telemetry"),
+                            ForwardedChannelConfig(DemoConfig()), options_b);
   LatencyHistogram latency;
   if (opened.ok()) {
     records.emplace(std::move(*opened));
     for (const QueueIndex index : indices) {
       MessageInfo info;
-      if (channel_b->Read(index, &info, nullptr, 0) != ReadResult::kGood) continue;
-      const std::optional<ForwardRecord> record = LookUpForwarded(*records, index);
+      if (channel_b->Read(index, &info, nullptr, 0) != ReadResult::kGood)
+        continue;
+      const std::optional<ForwardRecord> record =
+          LookUpForwarded(*records, index);
       if (!record) continue;
       const int64_t received_ns =
           std::chrono::duration_cast<std::chrono::nanoseconds>(
-              info.realtime_sent_time.time_since_epoch()).count();
+              info.realtime_sent_time.time_since_epoch())
+              .count();
       latency.Add(received_ns - record->origin_realtime_sent_ns);
     }
   }
@@ -161,14 +170,16 @@ int Run() {
     if (value < previous) in_order = false;
     previous = std::max(previous, value);
   }
-  std::printf("\nB received %zu messages: %d of %d distinct, %d missing, %d "
-              "duplicated, %s\n",
-              received.size(), kMessages - missing, kMessages, missing,
-              duplicated, in_order ? "in order" : "OUT OF ORDER");
-  std::printf("end-to-end latency (A's Send to B's Send, realtime clock): "
-              "p50 %.0f us, p99 %.0f us over %llu messages\n",
-              latency.Percentile(50) / 1000.0, latency.Percentile(99) / 1000.0,
-              static_cast<unsigned long long>(latency.count()));
+  std::printf(
+      "\nB received %zu messages: %d of %d distinct, %d missing, %d "
+      "duplicated, %s\n",
+      received.size(), kMessages - missing, kMessages, missing, duplicated,
+      in_order ? "in order" : "OUT OF ORDER");
+  std::printf(
+      "end-to-end latency (A's Send to B's Send, realtime clock): "
+      "p50 %.0f us, p99 %.0f us over %llu messages\n",
+      latency.Percentile(50) / 1000.0, latency.Percentile(99) / 1000.0,
+      static_cast<unsigned long long>(latency.count()));
   std::printf("\nwhy (the bridges' own accounts, last incarnations):\n%s%s",
               exit_a.c_str(), exit_b.c_str());
   std::printf(

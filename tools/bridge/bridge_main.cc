@@ -14,16 +14,18 @@
 #include "tools/bridge/bridge.h"
 
 DEFINE_string(config, "", "Bridge configuration file (bridge_config.h).");
-DEFINE_string(dir, "", "Channel directory (default: $LOCKLESS_SHM_DIR, else "
-                       "/dev/shm).");
+DEFINE_string(dir, "",
+              "Channel directory (default: $LOCKLESS_SHM_DIR, else "
+              "/dev/shm).");
 DEFINE_string(state_dir, "", "State directory (default: <dir>/.bridge).");
 DEFINE_string(network, "system",
               "'system': Cyclone DDS's normal discovery on the machine's "
               "interfaces (or $CYCLONEDDS_URI), for robots; 'loopback': "
               "127.0.0.1 only, multicast off (tests, demos, one host).");
 DEFINE_int32(domain, -1, "DDS domain id; overrides the config's 'domain'.");
-DEFINE_int32(stats_period_s, 10, "Seconds between statistics printouts "
-                                 "(0: only on exit).");
+DEFINE_int32(stats_period_s, 10,
+             "Seconds between statistics printouts "
+             "(0: only on exit).");
 DEFINE_string(partition, "", "DDS partition (bridges match only within one).");
 DEFINE_string(identity, "", "Bridge identity (default: <host>:<dir>).");
 

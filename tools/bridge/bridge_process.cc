@@ -35,9 +35,12 @@ std::string RunfilePath(const std::string& relative) {
 BridgeProcess::BridgeProcess(std::string binary, std::string channel_dir,
                              std::string state_dir, uint32_t domain,
                              std::string identity, std::string config_text)
-    : binary_(std::move(binary)), channel_dir_(std::move(channel_dir)),
-      state_dir_(std::move(state_dir)), identity_(std::move(identity)),
-      config_text_(std::move(config_text)), domain_(domain) {
+    : binary_(std::move(binary)),
+      channel_dir_(std::move(channel_dir)),
+      state_dir_(std::move(state_dir)),
+      identity_(std::move(identity)),
+      config_text_(std::move(config_text)),
+      domain_(domain) {
   uint64_t random = 0;
   if (getrandom(&random, sizeof(random), 0) != sizeof(random)) {
     random = static_cast<uint64_t>(time(nullptr)) ^ getpid();
@@ -54,23 +57,19 @@ absl::Status BridgeProcess::Start() {
   int fds[2];
   if (pipe2(fds, O_CLOEXEC) != 0) return absl::InternalError("pipe");
   const std::vector<std::string> args = {
-      binary_,
-      "--config=" + config_path,
-      "--dir=" + channel_dir_,
-      "--state_dir=" + state_dir_,
-      "--network=loopback",
-      absl::StrCat("--domain=", domain_),
-      "--identity=" + identity_,
+      binary_, "--config=" + config_path, "--dir=" + channel_dir_,
+      "--state_dir=" + state_dir_, "--network=loopback",
+      absl::StrCat("--domain=", domain_), "--identity=" + identity_,
       // A partition of this object's own: concurrent runs of a test share
       // domain ids (and, in Bazel's sandbox, pids) but never match.
-      "--partition=" + partition_,
-      "--stats_period_s=0"};
+      "--partition=" + partition_, "--stats_period_s=0"};
   pid_ = fork();
   if (pid_ < 0) return absl::InternalError("fork");
   if (pid_ == 0) {
     dup2(fds[1], 1);
     std::vector<char*> argv;
-    for (const std::string& arg : args) argv.push_back(const_cast<char*>(arg.c_str()));
+    for (const std::string& arg : args)
+      argv.push_back(const_cast<char*>(arg.c_str()));
     argv.push_back(nullptr);
     execv(binary_.c_str(), argv.data());
     _exit(127);

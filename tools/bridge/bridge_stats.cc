@@ -18,12 +18,14 @@ int64_t LatencyHistogram::UpperBound(int bucket) {
   if (bucket < kSubBuckets) return bucket;
   const int power = bucket / kSubBuckets + 2;
   const int sub = bucket % kSubBuckets;
-  return static_cast<int64_t>((static_cast<uint64_t>(8 + sub + 1) << (power - 3)) - 1);
+  return static_cast<int64_t>(
+      (static_cast<uint64_t>(8 + sub + 1) << (power - 3)) - 1);
 }
 
 void LatencyHistogram::Add(int64_t nanoseconds) {
   // Clocks of two machines may disagree: a negative latency counts as 0.
-  ++buckets_[BucketOf(nanoseconds < 0 ? 0 : static_cast<uint64_t>(nanoseconds))];
+  ++buckets_[BucketOf(nanoseconds < 0 ? 0
+                                      : static_cast<uint64_t>(nanoseconds))];
   ++count_;
 }
 

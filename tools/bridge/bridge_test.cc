@@ -188,9 +188,9 @@ TEST(BridgeTest, ForwardsEveryMessageInOrderUnderReliableQos) {
     EXPECT_EQ(collector.messages()[i], absl::StrCat("m", i));
   }
   // Every message on B is marked as forwarded, with its origin.
-  absl::StatusOr<ReadOnlyChannel> records = ReadOnlyChannel::Open(
-      ForwardedChannelName("chat"), ForwardedChannelConfig(TestConfig()),
-      b.options());
+  absl::StatusOr<ReadOnlyChannel> records =
+      ReadOnlyChannel::Open(ForwardedChannelName("chat"),
+                            ForwardedChannelConfig(TestConfig()), b.options());
   ASSERT_TRUE(records.ok()) << records.status();
   const std::optional<ForwardRecord> last =
       LookUpForwarded(*records, collector.indices().back());
@@ -238,9 +238,8 @@ TEST(BridgeTest, MutualExportImportDoesNotLoop) {
   producer_a.Send("marker-a");
   producer_b.Send("marker-b");
   auto has = [](const std::string& m) {
-    return [m](const std::vector<std::string>& all) {
-      return Count(all, m) > 0;
-    };
+    return
+        [m](const std::vector<std::string>& all) { return Count(all, m) > 0; };
   };
   ASSERT_TRUE(on_a.WaitFor(has("marker-b")));
   ASSERT_TRUE(on_b.WaitFor(has("marker-a")));
@@ -343,8 +342,8 @@ TEST(BridgeTest, OverwrittenBeforeForwardedIsCountedAtBothEnds) {
       BridgeBinary(), a.channels, a.state, kDomainOverwrite, "machine-a",
       "export chat queue_size=64 message_size=64 senders=4 watchers=4 "
       "depth=1024\n");
-  BridgeProcess bridge_b(BridgeBinary(), b.channels, b.state,
-                         kDomainOverwrite, "machine-b", ImportLine("chat"));
+  BridgeProcess bridge_b(BridgeBinary(), b.channels, b.state, kDomainOverwrite,
+                         "machine-b", ImportLine("chat"));
   bridge_b.SetPartition(bridge_a.partition());
   ASSERT_TRUE(bridge_a.Start().ok());
   ASSERT_TRUE(bridge_b.Start().ok());
@@ -365,8 +364,7 @@ TEST(BridgeTest, OverwrittenBeforeForwardedIsCountedAtBothEnds) {
   EXPECT_NE(stats_a.find("forwarded 64, overwritten before forwarded 192"),
             std::string::npos)
       << stats_a;
-  EXPECT_NE(stats_b.find("lost at origin (overwritten) 192"),
-            std::string::npos)
+  EXPECT_NE(stats_b.find("lost at origin (overwritten) 192"), std::string::npos)
       << stats_b;
 }
 
@@ -388,11 +386,11 @@ class RawWriter {
                                 DDS_LENGTH_UNLIMITED);
     dds_qset_history(qos, DDS_HISTORY_KEEP_LAST, 64);
     dds_qset_partition1(qos, partition.c_str());
-    const dds_entity_t topic = dds_create_topic(
-        participant_, &lockless_bridge_Sample_desc,
-        TopicName(channel).c_str(), nullptr, nullptr);
-    const dds_entity_t publisher = dds_create_publisher(participant_, qos,
-                                                        nullptr);
+    const dds_entity_t topic =
+        dds_create_topic(participant_, &lockless_bridge_Sample_desc,
+                         TopicName(channel).c_str(), nullptr, nullptr);
+    const dds_entity_t publisher =
+        dds_create_publisher(participant_, qos, nullptr);
     writer_ = dds_create_writer(publisher, topic, qos, nullptr);
     dds_delete_qos(qos);
     EXPECT_GT(writer_, 0);
@@ -430,8 +428,8 @@ class RawWriter {
 
 TEST(BridgeTest, MalformedSamplesAreCountedAndNeverSent) {
   Machine b("b");
-  BridgeProcess bridge_b(BridgeBinary(), b.channels, b.state,
-                         kDomainMalformed, "machine-b", ImportLine("chat"));
+  BridgeProcess bridge_b(BridgeBinary(), b.channels, b.state, kDomainMalformed,
+                         "machine-b", ImportLine("chat"));
   ASSERT_TRUE(bridge_b.Start().ok());
   RawWriter raw(kDomainMalformed, bridge_b.partition(), "chat");
   raw.Write(raw.Good("first", 1));
@@ -469,9 +467,8 @@ TEST(BridgeTest, BestEffortLossesAreCounted) {
       BridgeBinary(), a.channels, a.state, kDomainBestEffort, "machine-a",
       "export chat queue_size=1024 message_size=64 senders=4 watchers=4 "
       "best_effort depth=16\n");
-  BridgeProcess bridge_b(BridgeBinary(), b.channels, b.state,
-                         kDomainBestEffort, "machine-b",
-                         "import chat best_effort depth=16\n");
+  BridgeProcess bridge_b(BridgeBinary(), b.channels, b.state, kDomainBestEffort,
+                         "machine-b", "import chat best_effort depth=16\n");
   bridge_b.SetPartition(bridge_a.partition());
   ASSERT_TRUE(bridge_a.Start().ok());
   ASSERT_TRUE(bridge_b.Start().ok());
@@ -495,9 +492,8 @@ TEST(BridgeTest, BestEffortLossesAreCounted) {
   const std::string stats_a = bridge_a.Stop();
   const std::string stats_b = bridge_b.Stop();
   // Everything B's bridge delivered, including what came after the 300th.
-  ASSERT_TRUE(collector.WaitFor([](const std::vector<std::string>&) {
-    return true;
-  }));
+  ASSERT_TRUE(
+      collector.WaitFor([](const std::vector<std::string>&) { return true; }));
   std::vector<int> numbers;
   for (const std::string& m : collector.messages()) {
     numbers.push_back(std::stoi(m.substr(1)));
@@ -513,8 +509,8 @@ TEST(BridgeTest, BestEffortLossesAreCounted) {
                : std::stoull(text.substr(at + label.size()));
   };
   const uint64_t received = collector.messages().size();
-  const uint64_t span = static_cast<uint64_t>(numbers.back() -
-                                              numbers.front() + 1);
+  const uint64_t span =
+      static_cast<uint64_t>(numbers.back() - numbers.front() + 1);
   const uint64_t lost = figure(stats_b, "lost in transport ");
   const uint64_t overwritten = figure(stats_a, "overwritten before forwarded ");
   EXPECT_EQ(figure(stats_b, "import chat: forwarded "), received);

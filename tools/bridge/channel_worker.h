@@ -27,7 +27,7 @@ struct BridgeContext {
   std::string channel_directory;
   std::string state_directory;
   uint64_t max_import_message_bytes = 0;
-  int participant = 0;  // dds_entity_t
+  int participant = 0;    // dds_entity_t
   std::string partition;  // DDS partition of every writer and reader
   const std::atomic<bool>* stop = nullptr;
 };

@@ -51,9 +51,9 @@ std::string LoopbackConfigXml(const DdsSettings& settings) {
 
 absl::StatusOr<dds_entity_t> CreateParticipant(const DdsSettings& settings) {
   if (settings.domain_id > kMaxDomainId) {
-    return absl::InvalidArgumentError(absl::StrFormat(
-        "DDS domain id %u out of range (0..%u)", settings.domain_id,
-        kMaxDomainId));
+    return absl::InvalidArgumentError(
+        absl::StrFormat("DDS domain id %u out of range (0..%u)",
+                        settings.domain_id, kMaxDomainId));
   }
   if (settings.network == DdsNetwork::kLoopbackOnly) {
     const std::string xml = LoopbackConfigXml(settings);
@@ -61,9 +61,8 @@ absl::StatusOr<dds_entity_t> CreateParticipant(const DdsSettings& settings) {
     std::lock_guard<std::mutex> lock(registry.mutex);
     auto it = registry.xml_by_domain.find(settings.domain_id);
     if (it == registry.xml_by_domain.end()) {
-      const dds_entity_t domain =
-          dds_create_domain(static_cast<dds_domainid_t>(settings.domain_id),
-                            xml.c_str());
+      const dds_entity_t domain = dds_create_domain(
+          static_cast<dds_domainid_t>(settings.domain_id), xml.c_str());
       if (domain < 0) {
         return absl::InternalError(absl::StrFormat(
             "dds_create_domain(%u) failed: %s (is a domain with this id "

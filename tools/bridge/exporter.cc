@@ -55,10 +55,10 @@ class Exporter : public ChannelWorker {
     const uint64_t ids[2] = {static_cast<uint64_t>(st.st_dev),
                              static_cast<uint64_t>(st.st_ino)};
     channel_id_ = Fnv1a(ids, sizeof(ids));
-    absl::StatusOr<StateFile> state = StateFile::Open(
-        absl::StrCat(context_->state_directory, "/", spec_.name,
-                     ".export_state"),
-        kExportWords);
+    absl::StatusOr<StateFile> state =
+        StateFile::Open(absl::StrCat(context_->state_directory, "/", spec_.name,
+                                     ".export_state"),
+                        kExportWords);
     if (!state.ok()) return state.status();
     state_.emplace(std::move(*state));
     ChooseStart();
@@ -71,13 +71,13 @@ class Exporter : public ChannelWorker {
       return absl::InternalError(absl::StrFormat(
           "dds_create_topic(%s): %s", topic_name, dds_strretcode(topic)));
     }
-    dds_qos_t* qos = static_cast<dds_qos_t*>(MakeQos(spec_.qos, context_->partition));
+    dds_qos_t* qos =
+        static_cast<dds_qos_t*>(MakeQos(spec_.qos, context_->partition));
     // Partition is a publisher QoS: the writer gets its own publisher.
     const dds_entity_t publisher =
         dds_create_publisher(context_->participant, qos, nullptr);
-    writer_ = dds_create_writer(publisher > 0 ? publisher
-                                              : context_->participant,
-                                topic, qos, nullptr);
+    writer_ = dds_create_writer(
+        publisher > 0 ? publisher : context_->participant, topic, qos, nullptr);
     dds_delete_qos(qos);
     if (writer_ < 0) {
       return absl::InternalError(absl::StrFormat(
@@ -126,8 +126,7 @@ class Exporter : public ChannelWorker {
     // they already have (bridge.h, "Restart").
     uint32_t back = spec_.qos.depth;
     if (latest.index() >= spec_.config.queue_size - 1) {
-      const QueueIndex oldest =
-          latest.DecrementBy(spec_.config.queue_size - 1);
+      const QueueIndex oldest = latest.DecrementBy(spec_.config.queue_size - 1);
       const uint32_t room = resume.DistanceFrom(oldest);
       if (room < back) back = room;
     } else if (resume.index() < back) {
@@ -144,9 +143,9 @@ class Exporter : public ChannelWorker {
     });
     absl::StatusOr<Waiter> waiter = channel_->queue().MakeWaiter();
     if (!waiter.ok()) {
-      ready->set_value(absl::Status(
-          waiter.status().code(), absl::StrCat("export ", spec_.name, ": ",
-                                               waiter.status().message())));
+      ready->set_value(absl::Status(waiter.status().code(),
+                                    absl::StrCat("export ", spec_.name, ": ",
+                                                 waiter.status().message())));
       return;
     }
     ready->set_value(absl::OkStatus());
@@ -294,10 +293,9 @@ void* MakeQos(const ChannelQos& channel_qos, const std::string& partition) {
     dds_qset_durability(qos, DDS_DURABILITY_TRANSIENT_LOCAL);
     // The history a late joiner gets is the durability service's (default
     // depth 1), not the writer's: make it `depth` too.
-    dds_qset_durability_service(qos, 0, DDS_HISTORY_KEEP_LAST,
-                                static_cast<int32_t>(channel_qos.depth),
-                                DDS_LENGTH_UNLIMITED, DDS_LENGTH_UNLIMITED,
-                                DDS_LENGTH_UNLIMITED);
+    dds_qset_durability_service(
+        qos, 0, DDS_HISTORY_KEEP_LAST, static_cast<int32_t>(channel_qos.depth),
+        DDS_LENGTH_UNLIMITED, DDS_LENGTH_UNLIMITED, DDS_LENGTH_UNLIMITED);
   } else {
     dds_qset_reliability(qos, DDS_RELIABILITY_BEST_EFFORT, 0);
     dds_qset_durability(qos, DDS_DURABILITY_VOLATILE);

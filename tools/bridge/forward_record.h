@@ -31,7 +31,7 @@ struct ForwardRecord {
   uint32_t origin_queue_index = 0;  // in C on the origin machine
   int64_t origin_monotonic_sent_ns = 0;
   int64_t origin_realtime_sent_ns = 0;
-  char origin_host[64] = {};        // NUL-terminated, truncated
+  char origin_host[64] = {};  // NUL-terminated, truncated
 };
 
 // "<channel>.forwarded".

@@ -24,7 +24,7 @@ namespace {
 constexpr size_t kImportMagicWord = 0;
 constexpr size_t kOrigins = 16;
 constexpr size_t kRecordWords = 4;
-constexpr size_t kOriginWord = 0;       // identity hash, 0 = free
+constexpr size_t kOriginWord = 0;  // identity hash, 0 = free
 constexpr size_t kLastWord = 1;
 constexpr size_t kIncarnationWord = 2;
 constexpr size_t kSequenceWord = 3;
@@ -54,10 +54,10 @@ class Importer : public ChannelWorker {
   }
 
   absl::Status Start() override {
-    absl::StatusOr<StateFile> state = StateFile::Open(
-        absl::StrCat(context_->state_directory, "/", spec_.name,
-                     ".import_state"),
-        kImportWords);
+    absl::StatusOr<StateFile> state =
+        StateFile::Open(absl::StrCat(context_->state_directory, "/", spec_.name,
+                                     ".import_state"),
+                        kImportWords);
     if (!state.ok()) return state.status();
     state_.emplace(std::move(*state));
     if (state_->Load(kImportMagicWord) != kImportMagic) {
@@ -72,13 +72,14 @@ class Importer : public ChannelWorker {
       return absl::InternalError(absl::StrFormat(
           "dds_create_topic(%s): %s", topic_name, dds_strretcode(topic)));
     }
-    dds_qos_t* qos = static_cast<dds_qos_t*>(MakeQos(spec_.qos, context_->partition));
+    dds_qos_t* qos =
+        static_cast<dds_qos_t*>(MakeQos(spec_.qos, context_->partition));
     // Partition is a subscriber QoS: the reader gets its own subscriber.
     const dds_entity_t subscriber =
         dds_create_subscriber(context_->participant, qos, nullptr);
-    reader_ = dds_create_reader(subscriber > 0 ? subscriber
-                                               : context_->participant,
-                                topic, qos, nullptr);
+    reader_ =
+        dds_create_reader(subscriber > 0 ? subscriber : context_->participant,
+                          topic, qos, nullptr);
     dds_delete_qos(qos);
     if (reader_ < 0) {
       return absl::InternalError(absl::StrFormat(
@@ -168,9 +169,11 @@ class Importer : public ChannelWorker {
       return absl::InvalidArgumentError("impossible queue index");
     }
     if (channel_.has_value() && config != channel_->queue().config()) {
-      return absl::FailedPreconditionError(absl::StrCat(
-          "configuration ", config.DebugString(), " differs from the local "
-          "channel's ", channel_->queue().config().DebugString()));
+      return absl::FailedPreconditionError(
+          absl::StrCat("configuration ", config.DebugString(),
+                       " differs from the local "
+                       "channel's ",
+                       channel_->queue().config().DebugString()));
     }
     return config;
   }
@@ -183,9 +186,9 @@ class Importer : public ChannelWorker {
     absl::StatusOr<Channel> channel =
         Channel::OpenOrCreate(spec_.name, config, options);
     if (!channel.ok()) return channel.status();
-    absl::StatusOr<Channel> forwarded = Channel::OpenOrCreate(
-        ForwardedChannelName(spec_.name), ForwardedChannelConfig(config),
-        options);
+    absl::StatusOr<Channel> forwarded =
+        Channel::OpenOrCreate(ForwardedChannelName(spec_.name),
+                              ForwardedChannelConfig(config), options);
     if (!forwarded.ok()) return forwarded.status();
     absl::StatusOr<Sender> sender = channel->queue().MakeSender();
     if (!sender.ok()) return sender.status();
@@ -223,15 +226,14 @@ class Importer : public ChannelWorker {
       return;
     }
     const uint64_t origin = Fnv1a(s.origin, std::strlen(s.origin));
-    if (origin == context_->identity_hash ||
-        context_->identity == s.origin) {
+    if (origin == context_->identity_hash || context_->identity == s.origin) {
       stats_.Update([](ChannelStats& st) { ++st.own_dropped; });
       return;
     }
     if (!channel_.has_value()) {
       if (absl::Status status = OpenLocal(*config); !status.ok()) {
-        Malformed(absl::StrCat("cannot open the local channel: ",
-                               status.message()));
+        Malformed(
+            absl::StrCat("cannot open the local channel: ", status.message()));
         return;
       }
     }
@@ -298,7 +300,8 @@ class Importer : public ChannelWorker {
       expected.next = state_->Load(*record + kSequenceWord) + 1;
     }
     uint64_t lost = 0;
-    if (expected.incarnation == s.incarnation && s.sequence_number > expected.next) {
+    if (expected.incarnation == s.incarnation &&
+        s.sequence_number > expected.next) {
       lost = s.sequence_number - expected.next;
     }
     expected.incarnation = s.incarnation;

@@ -40,8 +40,8 @@ std::set<std::string> SocketInodes(const std::string& pid) {
   if (d == nullptr) return inodes;
   while (dirent* e = readdir(d)) {
     char target[256];
-    const ssize_t n = readlink((dir + "/" + e->d_name).c_str(), target,
-                               sizeof(target) - 1);
+    const ssize_t n =
+        readlink((dir + "/" + e->d_name).c_str(), target, sizeof(target) - 1);
     if (n <= 0) continue;
     target[n] = '\0';
     const std::string t = target;
@@ -85,8 +85,8 @@ int CheckSockets(const std::string& pid) {
     std::getline(file, line);  // header
     while (std::getline(file, line)) {
       std::istringstream fields(line);
-      std::string slot, local, remote, state, queues, timer, retr, uid,
-          timeout, inode;
+      std::string slot, local, remote, state, queues, timer, retr, uid, timeout,
+          inode;
       fields >> slot >> local >> remote >> state >> queues >> timer >> retr >>
           uid >> timeout >> inode;
       if (inodes.count(inode) == 0) continue;
@@ -126,8 +126,8 @@ TEST(LoopbackTest, ParticipantBindsAndTalksOnLoopbackOnly) {
   DdsSettings settings;
   settings.domain_id = kDomainTrace;
   settings.extra_xml = absl::StrCat(
-      "<Tracing><Category>config,discovery,info</Category><OutputFile>",
-      trace, "</OutputFile></Tracing>");
+      "<Tracing><Category>config,discovery,info</Category><OutputFile>", trace,
+      "</OutputFile></Tracing>");
   absl::StatusOr<dds_entity_t> first = CreateParticipant(settings);
   ASSERT_TRUE(first.ok()) << first.status();
   absl::StatusOr<dds_entity_t> second = CreateParticipant(settings);
@@ -172,8 +172,8 @@ TEST(LoopbackTest, ParticipantBindsAndTalksOnLoopbackOnly) {
          it != end; ++it) {
       const std::string address = (*it)[1];
       ++locators_checked;
-      EXPECT_EQ(address.rfind("127.", 0), 0u) << "non-loopback locator in: "
-                                              << line;
+      EXPECT_EQ(address.rfind("127.", 0), 0u)
+          << "non-loopback locator in: " << line;
     }
   }
   EXPECT_GT(locators_checked, 0) << "the trace named no locator at all";

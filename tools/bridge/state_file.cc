@@ -21,16 +21,17 @@ absl::Status ErrnoError(const std::string& what, const std::string& path) {
 
 absl::StatusOr<StateFile> StateFile::Open(const std::string& path,
                                           size_t num_words) {
-  const int fd = open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW,
-                      0600);
+  const int fd =
+      open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
   if (fd < 0) return ErrnoError("open", path);
   if (flock(fd, LOCK_EX | LOCK_NB) != 0) {
     const int error = errno;
     close(fd);
     if (error == EWOULDBLOCK) {
       return absl::FailedPreconditionError(absl::StrCat(
-          path, " is held by another process (a second bridge for the same "
-                "channel and state directory?)"));
+          path,
+          " is held by another process (a second bridge for the same "
+          "channel and state directory?)"));
     }
     errno = error;
     return ErrnoError("flock", path);
@@ -50,8 +51,7 @@ absl::StatusOr<StateFile> StateFile::Open(const std::string& path,
       return status;
     }
   }
-  void* memory =
-      mmap(nullptr, size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+  void* memory = mmap(nullptr, size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
   if (memory == MAP_FAILED) {
     const absl::Status status = ErrnoError("mmap", path);
     close(fd);
