@@ -13,6 +13,11 @@
 // and for exports the QueueConfig defaults. A directive is one line (wrapped
 // above only for width).
 //
+// QoS must be compatible across machines, as DDS defines it: an import may
+// ask for less than the export offers (best_effort from a reliable export
+// works), never more (a reliable import of a best_effort export never
+// matches, and DDS delivers nothing). Use the same QoS on both ends.
+//
 // Thread-safety: pure functions.
 #ifndef LOCKLESS_TOOLS_BRIDGE_BRIDGE_CONFIG_H_
 #define LOCKLESS_TOOLS_BRIDGE_BRIDGE_CONFIG_H_
