@@ -6,6 +6,7 @@
 #include <setjmp.h>
 #include <signal.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -283,6 +284,27 @@ Entry Inspect(const std::string& directory, const std::string& name,
   return entry;
 }
 
+// The bridge (tools/bridge) keeps per-channel state files in
+// <directory>/.bridge: <name>.export_state / <name>.import_state, each held
+// with an exclusive flock while the bridge runs. Their presence marks the
+// channel as bridged; the sidecar needs no change to the channel's layout.
+std::string BridgeNote(const std::string& directory, const std::string& name) {
+  std::string note;
+  for (const char* direction : {"export", "import"}) {
+    const std::string path =
+        absl::StrCat(directory, "/.bridge/", name, ".", direction, "_state");
+    const int fd = open(path.c_str(), O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+    if (fd < 0) continue;
+    internal::ScopedFd closer(fd);
+    const bool running = flock(fd, LOCK_SH | LOCK_NB) != 0;
+    absl::StrAppend(&note, note.empty() ? ", bridged: " : " and ",
+                    direction == std::string("export") ? "exported"
+                                                       : "imported",
+                    running ? " (bridge running)" : " (bridge not running)");
+  }
+  return note;
+}
+
 }  // namespace
 
 int RunList(const DumpOptions& options, std::string* out, std::string* err) {
@@ -300,6 +322,8 @@ int RunList(const DumpOptions& options, std::string* out, std::string* err) {
   std::vector<std::string> names;
   while (const dirent* entry = readdir(dir)) {
     const std::string name = entry->d_name;
+    // .bridge holds the bridge's state, reported with its channels.
+    if (name == ".bridge") continue;
     if (ValidateChannelName(name).ok()) names.push_back(name);
   }
   closedir(dir);
@@ -308,7 +332,9 @@ int RunList(const DumpOptions& options, std::string* out, std::string* err) {
   int removed = 0;
   for (const std::string& name : names) {
     const Entry entry = Inspect(directory, name, options.is_alive);
-    if (options.list) absl::StrAppend(&text, entry.line, "\n");
+    if (options.list) {
+      absl::StrAppend(&text, entry.line, BridgeNote(directory, name), "\n");
+    }
     if (!options.gc) continue;
     if (!entry.removable) {
       if (!options.list) {
