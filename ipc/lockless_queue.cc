@@ -39,13 +39,6 @@ absl::Status SetupLockError() {
 
 namespace {
 
-int64_t NowNs(clockid_t clock) {
-  timespec ts;
-  // vDSO on Linux: no system call for CLOCK_MONOTONIC / CLOCK_REALTIME.
-  clock_gettime(clock, &ts);
-  return int64_t{ts.tv_sec} * 1000000000 + ts.tv_nsec;
-}
-
 void FillInfo(int64_t monotonic_ns, int64_t realtime_ns, QueueIndex index,
               uint64_t length, MessageInfo* info) {
   info->monotonic_sent_time = std::chrono::steady_clock::time_point(
@@ -435,9 +428,11 @@ SendResult Sender::Publish(size_t length, MessageInfo* info) {
     }
 
     // 3. Stamp the times; re-sampled on every retry so they increase along
-    // the ring.
-    const int64_t monotonic_ns = NowNs(CLOCK_MONOTONIC);
-    const int64_t realtime_ns = NowNs(CLOCK_REALTIME);
+    // the ring. One clock read: realtime is derived with the kernel's exact
+    // offset (internal/send_clock.h), so it keeps monotonic's order.
+    const internal::SendTimes times = clock_.Now();
+    const int64_t monotonic_ns = times.monotonic_ns;
+    const int64_t realtime_ns = times.realtime_ns;
     scratch->header.monotonic_sent_time_ns.store(monotonic_ns,
                                                  std::memory_order_relaxed);
     scratch->header.realtime_sent_time_ns.store(realtime_ns,
@@ -807,7 +802,9 @@ namespace {
 
 // CLOCK_MONOTONIC in milliseconds, forced odd so a pending stamp is never 0.
 uint32_t PendingStamp() {
-  return static_cast<uint32_t>(NowNs(CLOCK_MONOTONIC) / 1000000) | 1u;
+  return static_cast<uint32_t>(internal::ClockNowNs(CLOCK_MONOTONIC) /
+                               1000000) |
+         1u;
 }
 
 }  // namespace

@@ -68,6 +68,7 @@
 #include "index/queue_index.h"
 #include "ipc/internal/held_lock.h"
 #include "ipc/internal/queue_layout.h"
+#include "ipc/internal/send_clock.h"
 #include "ipc/queue_config.h"
 
 namespace lockless {
@@ -111,7 +112,8 @@ const char* SendResultName(SendResult result);
 // Facts about a sent or read message.
 struct MessageInfo {
   std::chrono::steady_clock::time_point monotonic_sent_time;  // CLOCK_MONOTONIC
-  std::chrono::system_clock::time_point realtime_sent_time;   // CLOCK_REALTIME
+  // CLOCK_REALTIME at the instant of monotonic_sent_time (see Sender::Send).
+  std::chrono::system_clock::time_point realtime_sent_time;
   QueueIndex queue_index;
   size_t length = 0;
 };
@@ -139,13 +141,16 @@ class Sender {
   ~Sender() = default;
 
   // Copies `length` bytes from `data` and publishes them. RT-safe: no lock, no
-  // syscall, no allocation; lock-free. (The two clock reads go through the
+  // syscall, no allocation; lock-free. (The clock read goes through the
   // vDSO; on a machine whose clocksource has no vDSO support, e.g. hpet or
-  // acpi_pm, the kernel makes them system calls: check
+  // acpi_pm, the kernel makes it a system call: check
   // /sys/devices/system/clocksource/clocksource0/current_clocksource shows
   // tsc or kvm-clock.) `info`, if given, receives the send times and the
-  // queue index used. Errors: kMessageTooLarge, kCorrupted, kNotOwner (see
-  // SendResult); in each case nothing was published.
+  // queue index used. The realtime send time is derived from the monotonic
+  // one with the kernel's exact offset, refreshed every 1 ms of the sender's
+  // sends: after a wall-clock step it can lag the step by up to 1 ms
+  // (internal/send_clock.h). Errors: kMessageTooLarge, kCorrupted, kNotOwner
+  // (see SendResult); in each case nothing was published.
   [[nodiscard]] SendResult Send(const void* data, size_t length,
                                 MessageInfo* info = nullptr);
 
@@ -171,6 +176,8 @@ class Sender {
   internal::RegionView region_;
   uint32_t slot_ = 0;
   internal::HeldLock ownership_;
+  // Process-local: the realtime offset this sender derives stamps with.
+  internal::SendClock clock_;
 };
 
 // A registration of the calling thread for signal wake-ups. Move-only; the
