@@ -9,8 +9,10 @@
 // and N contending senders) and Read, plus per-call Send percentiles.
 // Part 2 (cross-process, parent sends, forked child receives): one-way
 // latency percentiles and throughput for our queue (polling and
-// signal-woken receiver) and for pipe, Unix datagram socket, POSIX message
-// queue and Boost.Interprocess message_queue, measured by the same driver.
+// signal-woken receiver), for two rulers (a cache-line mailbox: the floor;
+// a minimal SPSC ring) and for pipe, Unix datagram socket, POSIX message
+// queue and Boost.Interprocess message_queue, measured by the same driver;
+// ours is also given as a multiple of each ruler.
 // The results go to stdout as one table and to a CSV file.
 #include <signal.h>
 #include <unistd.h>
@@ -36,6 +38,7 @@
 #include "tools/benchmark_parts.h"
 #include "tools/benchmark_peers.h"
 #include "tools/benchmark_report.h"
+#include "tools/benchmark_rulers.h"
 #include "tools/benchmark_system.h"
 
 DEFINE_string(sizes, "8,64,1K,16K",
@@ -57,8 +60,8 @@ DEFINE_int32(senders, 2, "Contending sender threads in the micro part.");
 DEFINE_int32(percentile_sends, 200000,
              "Individually timed Send calls per size (and per thread).");
 DEFINE_int32(queue_size, 1024,
-             "Ring size of our queue, and depth in messages of the POSIX and "
-             "Boost message queues.");
+             "Ring size of our queue and of the SPSC ring ruler, and depth in "
+             "messages of the POSIX and Boost message queues.");
 DEFINE_int32(pipe_bytes, 1 << 20, "Pipe buffer requested (F_SETPIPE_SZ).");
 DEFINE_int32(socket_buffer_bytes, 4 << 20,
              "SO_SNDBUF/SO_RCVBUF requested for the datagram socketpair.");
@@ -114,6 +117,10 @@ TransportFactory FactoryFor(Column column) {
         return std::make_unique<LocklessTransport>(
             LocklessTransport::Wait::kSignal, queue_size);
       };
+    case kFloor:
+      return [] { return std::make_unique<CacheLineFloorTransport>(); };
+    case kSpscRing:
+      return [=] { return std::make_unique<SpscRingTransport>(queue_size); };
     case kPipe:
       return [] { return std::make_unique<PipeTransport>(FLAGS_pipe_bytes); };
     case kUnixDgram:
