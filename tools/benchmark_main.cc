@@ -33,6 +33,7 @@
 #include "benchmark/benchmark.h"
 #include "gflags/gflags.h"
 #include "tools/benchmark_driver.h"
+#include "tools/benchmark_instructions.h"
 #include "tools/benchmark_lockless.h"
 #include "tools/benchmark_micro.h"
 #include "tools/benchmark_parts.h"
@@ -67,6 +68,17 @@ DEFINE_int32(socket_buffer_bytes, 4 << 20,
              "SO_SNDBUF/SO_RCVBUF requested for the datagram socketpair.");
 DEFINE_bool(pin, true,
             "Pin the cross-process sender to CPU 0 and receiver to CPU 1.");
+DEFINE_bool(count_instructions, true,
+            "Count instructions per Send and per Read under callgrind, if "
+            "valgrind is on PATH (a few seconds per size).");
+DEFINE_int32(counted_calls, 20000,
+             "Calls per callgrind count (--count_instructions).");
+// Internal: set when the benchmark re-runs itself under callgrind.
+DEFINE_string(counted_call, "",
+              "Internal (the callgrind workload): send or read.");
+DEFINE_int32(counted_bytes, 64, "Internal: message size of --counted_call.");
+DEFINE_int32(counted_queue_size, 1024,
+             "Internal: ring size of --counted_call.");
 DEFINE_string(csv, "benchmark_results.csv",
               "CSV output; a relative path is relative to the directory "
               "`bazel run` was started from.");
@@ -137,7 +149,55 @@ TransportFactory FactoryFor(Column column) {
   std::abort();
 }
 
+// Adds the rows "callgrind instructions per Send/Read" for every size, or a
+// note saying why there are none.
+void CountInstructions(const std::vector<size_t>& sizes, ResultTable* table,
+                       std::vector<std::string>* notes) {
+  const std::string valgrind = FindValgrind();
+  if (valgrind.empty()) {
+    notes->push_back(
+        "no valgrind on PATH: no instruction counts (./bazelw installs it)");
+    return;
+  }
+  const std::pair<CountedCall, const char*> kinds[] = {
+      {CountedCall::kSend, "callgrind instructions per Send"},
+      {CountedCall::kRead, "callgrind instructions per Read (GOOD)"}};
+  for (const auto& [call, metric] : kinds) {
+    for (size_t size : sizes) {
+      std::fprintf(stderr, "callgrind: %s, %zu B\n", metric, size);
+      absl::StatusOr<double> per_call = CountInstructionsPerCall(
+          valgrind, call, size, FLAGS_counted_calls,
+          static_cast<uint32_t>(FLAGS_queue_size));
+      Row row;
+      row.metric = metric;
+      row.size_bytes = size;
+      row.precision = 1;
+      if (per_call.ok()) {
+        row.cells[kOursPolling].value = *per_call;
+      } else {
+        row.cells[kOursPolling].missing = "FAIL";
+        notes->push_back(absl::StrFormat("%s %d B: %s", metric, size,
+                                         per_call.status().message()));
+      }
+      table->Add(row);
+    }
+  }
+  notes->push_back(
+      "callgrind counts: vDSO clock reads become system calls under "
+      "valgrind and are not counted (Send makes one)");
+}
+
 int Main() {
+  if (!FLAGS_counted_call.empty()) {
+    // We are the workload valgrind runs (CountInstructionsPerCall).
+    const CountedCall call = FLAGS_counted_call == "send" ? CountedCall::kSend
+                                                          : CountedCall::kRead;
+    return RunCountedCalls(call, static_cast<size_t>(FLAGS_counted_bytes),
+                           FLAGS_counted_calls,
+                           static_cast<uint32_t>(FLAGS_counted_queue_size)) == 0
+               ? 0
+               : 1;
+  }
   absl::StatusOr<std::vector<size_t>> sizes = ParseSizes(FLAGS_sizes);
   if (!sizes.ok()) {
     absl::FPrintF(stderr, "benchmark: %s\n", sizes.status().message());
@@ -189,6 +249,7 @@ int Main() {
     factories[c] = FactoryFor(static_cast<Column>(c));
   }
   std::vector<std::string> notes;
+  if (FLAGS_count_instructions) CountInstructions(*sizes, &table, &notes);
   RunCrossProcessPart(*sizes, factories, cross, &table, &notes);
 
   std::printf(
