@@ -319,7 +319,10 @@ absl::StatusOr<std::optional<Sender>> LocklessQueue::ClaimSenderSlot() const {
 Sender::Sender(const RegionView& region, uint32_t slot)
     : region_(region),
       slot_(slot),
-      ownership_(&region.sender(slot)->ownership) {
+      ownership_(&region.sender(slot)->ownership),
+      ring_slot_of_(region.queue_size()),
+      max_index_(QueueIndex::MaxIndex(QueueIndex::kMaxValue,
+                                      region.queue_size())) {
   SenderSlot* const sender = region_.sender(slot_);
   // relaxed: only the slot's owner writes scratch_index.
   Message* const scratch =
@@ -386,7 +389,10 @@ SendResult Sender::Publish(size_t length, MessageInfo* info) {
     const QueueIndex next =
         actual_next.valid() ? actual_next : QueueIndex::Zero(queue_size);
     const QueueIndex one_lap_earlier = next.DecrementBy(queue_size);
-    AtomicIndex* const ring_slot = region.ring(next.Wrapped());
+    // next.Wrapped() and next.Increment() without their divisions.
+    AtomicIndex* const ring_slot = region.ring(ring_slot_of_.Of(next.index()));
+    const QueueIndex after_next = QueueIndex::FromRaw(
+        next.index() + 1 == max_index_ ? 0 : next.index() + 1, queue_size);
     // acquire: pairs with the publishing CAS of whoever put it there, so the
     // message header we check next is the one they published.
     const Index to_replace = ring_slot->Load();
@@ -406,8 +412,8 @@ SendResult Sender::Publish(size_t length, MessageInfo* info) {
       // seq_cst: every write of next_queue_index is in the seq_cst order,
       // so the publisher whose CAS then fails can argue the handshake from
       // the value it read (see step 6).
-      header->next_queue_index.SeqCstCompareAndExchangeStrong(
-          &expected, next.Increment());
+      header->next_queue_index.SeqCstCompareAndExchangeStrong(&expected,
+                                                              after_next);
       continue;
     }
     if (!region.NamesMessage(to_replace)) return SendResult::kCorrupted;
@@ -463,7 +469,7 @@ SendResult Sender::Publish(size_t length, MessageInfo* info) {
     // next_queue_index already past `next`.
     QueueIndex expected_next = actual_next;
     header->next_queue_index.SeqCstCompareAndExchangeStrong(&expected_next,
-                                                            next.Increment());
+                                                            after_next);
     slot->scratch_index.Store(to_replace);
     slot->to_replace.Invalidate();
     // Readers may still be copying the replaced message (it was in the ring
@@ -524,7 +530,8 @@ ReadResult LocklessQueue::Read(QueueIndex queue_index, MessageInfo* info,
   const uint32_t queue_size = region_.queue_size();
   // acquire: pairs with the sender's publishing CAS, so the message's header
   // and payload written before it are visible.
-  const Index entry = region_.ring(queue_index.Wrapped())->Load();
+  const Index entry =
+      region_.ring(ring_slot_of_.Of(queue_index.index()))->Load();
   if (!entry.IsPlausible(queue_index)) {
     if (entry.IsPlausible(queue_index.DecrementBy(queue_size))) {
       // Still the previous lap: not sent yet. A caught-up reader polls here,

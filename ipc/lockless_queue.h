@@ -66,6 +66,7 @@
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "index/queue_index.h"
+#include "ipc/internal/fast_modulo.h"
 #include "ipc/internal/held_lock.h"
 #include "ipc/internal/queue_layout.h"
 #include "ipc/internal/send_clock.h"
@@ -178,6 +179,10 @@ class Sender {
   internal::HeldLock ownership_;
   // Process-local: the realtime offset this sender derives stamps with.
   internal::SendClock clock_;
+  // index % queue_size without a div, and where queue indices wrap: Send
+  // needs both on every call.
+  internal::FastModulo ring_slot_of_;
+  uint32_t max_index_ = 0;
 };
 
 // A registration of the calling thread for signal wake-ups. Move-only; the
@@ -440,7 +445,7 @@ class LocklessQueue {
   friend absl::StatusOr<LocklessQueue> internal::AttachStartingAtForTest(
       void*, size_t, const QueueConfig&, uint32_t);
   explicit LocklessQueue(const internal::RegionView& region)
-      : region_(region) {}
+      : region_(region), ring_slot_of_(region.queue_size()) {}
 
   // Claims a free or dead watcher slot below `limit` for the calling thread
   // (setup lock held), recording `kind` and `priority` first.
@@ -452,6 +457,8 @@ class LocklessQueue {
   absl::StatusOr<std::optional<Sender>> ClaimSenderSlot() const;
 
   internal::RegionView region_;
+  // index % queue_size without a div (Read's ring slot).
+  internal::FastModulo ring_slot_of_;
 };
 
 namespace internal {

@@ -57,6 +57,8 @@ DEFINE_int32(latency_gap_us, 10,
              "is asleep again when it arrives.");
 DEFINE_int32(duration_ms, 200, "Sending time per throughput measurement.");
 DEFINE_bool(skip_micro, false, "Skip the in-process micro benchmarks.");
+DEFINE_bool(skip_cross_process, false,
+            "Skip the cross-process latency and throughput part.");
 DEFINE_int32(senders, 2, "Contending sender threads in the micro part.");
 DEFINE_int32(percentile_sends, 200000,
              "Individually timed Send calls per size (and per thread).");
@@ -250,7 +252,9 @@ int Main() {
   }
   std::vector<std::string> notes;
   if (FLAGS_count_instructions) CountInstructions(*sizes, &table, &notes);
-  RunCrossProcessPart(*sizes, factories, cross, &table, &notes);
+  if (!FLAGS_skip_cross_process) {
+    RunCrossProcessPart(*sizes, factories, cross, &table, &notes);
+  }
 
   std::printf(
       "\nResults (micro rows: in-process, ours only. 'vs X' = how many times "
