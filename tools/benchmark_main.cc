@@ -17,6 +17,7 @@
 #include <signal.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <array>
 #include <cstdio>
 #include <cstdlib>
@@ -59,6 +60,10 @@ DEFINE_int32(duration_ms, 200, "Sending time per throughput measurement.");
 DEFINE_bool(skip_micro, false, "Skip the in-process micro benchmarks.");
 DEFINE_bool(skip_cross_process, false,
             "Skip the cross-process latency and throughput part.");
+DEFINE_string(transports, "",
+              "Comma-separated columns of the cross-process part (CSV names: "
+              "ours_polling, ours_signal, floor_line, spsc_ring, pipe, "
+              "unix_dgram, posix_mq, boost_mq); empty = all.");
 DEFINE_int32(senders, 2, "Contending sender threads in the micro part.");
 DEFINE_int32(percentile_sends, 200000,
              "Individually timed Send calls per size (and per thread).");
@@ -247,8 +252,15 @@ int Main() {
   cross.duration_ms = FLAGS_duration_ms;
   cross.pin = FLAGS_pin;
   std::array<TransportFactory, kNumColumns> factories;
+  const std::vector<std::string> selected =
+      absl::StrSplit(FLAGS_transports, ',', absl::SkipEmpty());
   for (int c = 0; c < kNumColumns; ++c) {
-    factories[c] = FactoryFor(static_cast<Column>(c));
+    const Column column = static_cast<Column>(c);
+    if (selected.empty() ||
+        std::find(selected.begin(), selected.end(), ColumnCsvName(column)) !=
+            selected.end()) {
+      factories[c] = FactoryFor(column);
+    }
   }
   std::vector<std::string> notes;
   if (FLAGS_count_instructions) CountInstructions(*sizes, &table, &notes);

@@ -22,21 +22,21 @@ size_t RoundUp(size_t value, size_t multiple) {
   return (value + multiple - 1) / multiple * multiple;
 }
 
-// The mailbox: the payload, then the sequence word right after it, so a
-// message of up to 56 bytes and its sequence share one line. `taken` (the
+// The line: sequence word, then the message's first 8 bytes. `taken` (the
 // receiver's count) has a line of its own.
-struct MailboxWords {
-  std::atomic<uint64_t>* sequence;
-  std::atomic<uint64_t>* taken;
-  unsigned char* payload;
+struct FloorLine {
+  std::atomic<uint64_t> sequence;
+  std::atomic<uint64_t> first_word;
 };
 
-MailboxWords Mailbox(unsigned char* base, size_t message_bytes) {
-  const size_t sequence_offset = RoundUp(message_bytes, 8);
-  return {reinterpret_cast<std::atomic<uint64_t>*>(base + sequence_offset),
-          reinterpret_cast<std::atomic<uint64_t>*>(
-              base + RoundUp(sequence_offset + 8, kCacheLineBytes)),
-          base};
+struct FloorWords {
+  FloorLine* line;
+  std::atomic<uint64_t>* taken;
+};
+
+FloorWords Floor(unsigned char* base) {
+  return {reinterpret_cast<FloorLine*>(base),
+          reinterpret_cast<std::atomic<uint64_t>*>(base + kCacheLineBytes)};
 }
 
 // Spins until `ready()`, giving up after kSilenceTimeoutNs.
@@ -79,45 +79,60 @@ absl::Status SharedMapping::Map(size_t bytes) {
 // ---------------------------------------------------------------- floor
 
 absl::Status CacheLineFloorTransport::Create(size_t message_bytes) {
+  if (message_bytes < 8) {
+    return absl::UnavailableError("the floor needs messages of 8+ bytes");
+  }
   message_bytes_ = message_bytes;
   // Zero-filled: sequence and taken start at 0.
-  return memory_.Map(RoundUp(RoundUp(message_bytes, 8) + 8, kCacheLineBytes) +
-                     kCacheLineBytes);
+  return memory_.Map(2 * kCacheLineBytes);
 }
 
 bool CacheLineFloorTransport::Send(const void* message) {
-  const MailboxWords box = Mailbox(memory_.data(), message_bytes_);
-  // acquire: pairs with the receiver's release of `taken`, so its copy of
-  // the previous message is done before we overwrite the payload.
+  const FloorWords floor = Floor(memory_.data());
+  // acquire: pairs with the receiver's release of `taken`, so it has read
+  // the previous first word before we overwrite it.
   if (!SpinUntil([&] {
-        return box.taken->load(std::memory_order_acquire) == sent_;
+        return floor.taken->load(std::memory_order_acquire) == sent_;
       })) {
     error_ = "receiver silent for 10 s";
     return false;
   }
-  std::memcpy(box.payload, message, message_bytes_);
-  // release: the payload is visible before the new sequence.
-  box.sequence->store(++sent_, std::memory_order_release);
+  uint64_t first_word;
+  std::memcpy(&first_word, message, sizeof(first_word));
+  // relaxed: published by the release store of the sequence below.
+  floor.line->first_word.store(first_word, std::memory_order_relaxed);
+  // release: the first word is visible before the new sequence.
+  floor.line->sequence.store(++sent_, std::memory_order_release);
   return true;
 }
 
 bool CacheLineFloorTransport::Receive(void* message) {
-  const MailboxWords box = Mailbox(memory_.data(), message_bytes_);
+  const FloorWords floor = Floor(memory_.data());
   // acquire: pairs with the sender's release of `sequence`.
   if (!SpinUntil([&] {
-        return box.sequence->load(std::memory_order_acquire) != received_;
+        return floor.line->sequence.load(std::memory_order_acquire) !=
+               received_;
       })) {
     error_ = "sender silent for 10 s";
     return false;
   }
-  std::memcpy(message, box.payload, message_bytes_);
-  // release: our copy is done before the sender may overwrite it.
-  box.taken->store(++received_, std::memory_order_release);
+  // relaxed: ordered after the acquire above; the sender does not write it
+  // again before we release `taken`.
+  const uint64_t first_word =
+      floor.line->first_word.load(std::memory_order_relaxed);
+  // release: our read is done before the sender may overwrite it.
+  floor.taken->store(++received_, std::memory_order_release);
+  unsigned char* const out = static_cast<unsigned char*>(message);
+  std::memcpy(out, &first_word, sizeof(first_word));
+  if (message_bytes_ >= 2 * sizeof(first_word)) {
+    std::memcpy(out + message_bytes_ - sizeof(first_word), &first_word,
+                sizeof(first_word));
+  }
   return true;
 }
 
 std::string CacheLineFloorTransport::settings() const {
-  return "one-message mailbox, sequence word in the payload's last line";
+  return "one cache line (sequence + the 8-byte stamp), payload not moved";
 }
 
 // ---------------------------------------------------------------- SPSC ring

@@ -2,13 +2,15 @@
 // measured by the same driver in the same run, so every figure of ours can
 // be given as a multiple of what the hardware allows.
 //
-//   CacheLineFloor: a one-message mailbox. The sender waits until the
-//     receiver has taken the previous message, copies the payload and then
-//     bumps a sequence word in the same cache line; the receiver spins on
-//     that word. Up to 56 bytes of payload the message is one cache line, so
-//     its one-way latency is one cache-line transfer between the two cores:
-//     the floor no shared-memory queue can beat. (Larger messages span more
-//     lines; the floor then includes copying them.)
+//   CacheLineFloor: one cache line bounced between the two processes. The
+//     line holds a sequence word and the message's first 8 bytes (the
+//     driver's stamp or sequence number, which the driver repeats in the
+//     message's last 8 bytes; the receiver rebuilds both copies and nothing
+//     else). The sender waits until the receiver has taken the previous
+//     message (a second line), writes the stamp and bumps the sequence; the
+//     receiver spins on the sequence. So at every message size one-way
+//     latency is one cache-line transfer between the two cores: the floor
+//     no shared-memory transport can beat. It does not move the payload.
 //   SpscRing: a minimal single-producer single-consumer ring (Lamport's, with
 //     each side caching the other's index, as rigtorp's SPSCQueue): slots of
 //     the message size back to back, the head and tail indices on their own
