@@ -64,9 +64,11 @@ class SendClock {
 
   SendTimes Now() {
     const int64_t monotonic_ns = ClockNowNs(CLOCK_MONOTONIC);
-    // Unsigned: the first call (refreshed_at_ns_ = min) and a clock that
-    // went backwards (a corrupt state, never CLOCK_MONOTONIC) both refresh.
-    if (static_cast<uint64_t>(monotonic_ns - refreshed_at_ns_) >=
+    // Unsigned (wraps, no overflow): the first call (refreshed_at_ns_ =
+    // min) and a clock that went backwards (never CLOCK_MONOTONIC) both
+    // refresh.
+    if (static_cast<uint64_t>(monotonic_ns) -
+            static_cast<uint64_t>(refreshed_at_ns_) >=
         static_cast<uint64_t>(kOffsetRefreshNs)) {
       offset_ns_ = RealtimeOffsetNs();
       refreshed_at_ns_ = monotonic_ns;
