@@ -24,7 +24,9 @@
 // either way.)
 //
 // Thread-safety: none; one per Sender, used by its owning thread. RT-safe:
-// vDSO clock reads only, bounded steps.
+// vDSO clock reads only (x86-64 and arm64 serve the coarse clocks from the
+// vDSO too; a platform that does not makes the refresh, once per 1 ms, a
+// system call), bounded steps.
 #ifndef LOCKLESS_IPC_INTERNAL_SEND_CLOCK_H_
 #define LOCKLESS_IPC_INTERNAL_SEND_CLOCK_H_
 
