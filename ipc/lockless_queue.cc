@@ -578,6 +578,53 @@ ReadResult LocklessQueue::Read(QueueIndex queue_index, MessageInfo* info,
   return ReadResult::kGood;
 }
 
+size_t LocklessQueue::ReadMany(QueueIndex first, size_t count,
+                               MessageInfo* infos, void* data,
+                               size_t data_stride, size_t data_capacity,
+                               ReadResult* stopped_at) const {
+  count = std::min(count, kMaxReadBatch);
+  *stopped_at = ReadResult::kGood;
+  if (count == 0) return 0;
+  if (!first.valid()) {
+    *stopped_at = ReadResult::kNothingNew;
+    return 0;
+  }
+  // 1. Hints: the messages already published for the batch's indices. A
+  // reader that is caught up finds only the first (the others still hold
+  // the previous lap, which we leave alone: the sender is about to recycle
+  // them).
+  const uint32_t queue_size = region_.queue_size();
+  QueueIndex index = first;
+  uint32_t slot = ring_slot_of_.Of(first.index());
+  for (size_t k = 0; k < count; ++k) {
+    // relaxed: only a prefetch hint; Read below loads it again (acquire).
+    const Index entry = region_.ring(slot)->RelaxedLoad();
+    if (!entry.IsPlausible(index) || !region_.NamesMessage(entry)) break;
+    const unsigned char* message = reinterpret_cast<const unsigned char*>(
+        region_.message(entry.message_index()));
+    // The header with the first payload bytes, and the next line.
+    __builtin_prefetch(message);
+    __builtin_prefetch(message + internal::kCacheLineBytes);
+    index = index.Increment();
+    if (++slot == queue_size) slot = 0;
+  }
+  // 2. The reads themselves, in order.
+  index = first;
+  for (size_t k = 0; k < count; ++k) {
+    void* const destination =
+        data == nullptr ? nullptr : static_cast<char*>(data) + k * data_stride;
+    const ReadResult result =
+        Read(index, infos == nullptr ? nullptr : &infos[k], destination,
+             data_capacity);
+    if (result != ReadResult::kGood) {
+      *stopped_at = result;
+      return k;
+    }
+    index = index.Increment();
+  }
+  return count;
+}
+
 QueueIndex LocklessQueue::LatestQueueIndex() const {
   // acquire: pairs with the CAS that advanced it, which happened after the
   // ring slot of the previous index was published.

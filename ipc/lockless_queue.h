@@ -417,6 +417,23 @@ class LocklessQueue {
   [[nodiscard]] ReadResult Read(QueueIndex queue_index, MessageInfo* info,
                                 void* data, size_t data_capacity) const;
 
+  // Reads up to `count` consecutive messages from `first`, exactly as calling
+  // Read(first + k, &infos[k], data + k * data_stride, data_capacity) for
+  // k = 0, 1, ... and stopping at the first result that is not kGood would;
+  // returns how many were kGood and sets *stopped_at to the result that
+  // stopped it (kGood if all `count` were). Faster for a reader catching
+  // up: it first looks at the ring entries of the whole batch and asks the
+  // CPU to fetch every message already published there, so their cache
+  // misses overlap instead of following one another. (Those looks are
+  // hints; what is returned comes from the reads.) `count` at most
+  // kMaxReadBatch; `data` may be null with data_capacity 0. Wait-free,
+  // RT-safe.
+  static constexpr size_t kMaxReadBatch = 32;
+  [[nodiscard]] size_t ReadMany(QueueIndex first, size_t count,
+                                MessageInfo* infos, void* data,
+                                size_t data_stride, size_t data_capacity,
+                                ReadResult* stopped_at) const;
+
   // The newest published queue index, or QueueIndex::Invalid() if nothing was
   // ever sent. May lag by one behind a send in flight. Wait-free, RT-safe.
   QueueIndex LatestQueueIndex() const;
