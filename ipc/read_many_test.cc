@@ -107,7 +107,8 @@ TEST(ReadManyTest, MatchesReadsForEveryStartAndCount) {
     for (uint32_t first = 0; first <= sent + 2; ++first) {
       for (size_t count : {size_t{1}, size_t{3}, size_t{10}, size_t{12},
                            LocklessQueue::kMaxReadBatch + 5}) {
-        const Batch batch = ReadBatch(queue, queue.MakeQueueIndex(first), count);
+        const Batch batch =
+            ReadBatch(queue, queue.MakeQueueIndex(first), count);
         ExpectSameAsReads(queue, queue.MakeQueueIndex(first), count, batch);
         for (size_t k = 0; k < batch.good; ++k) {
           uint64_t n;

@@ -69,7 +69,8 @@ absl::StatusOr<double> CountInstructionsPerCall(
     const std::string& valgrind_path, CountedCall call, size_t message_bytes,
     int calls, uint32_t queue_size) {
   char self[4096];
-  const ssize_t self_length = readlink("/proc/self/exe", self, sizeof(self) - 1);
+  const ssize_t self_length =
+      readlink("/proc/self/exe", self, sizeof(self) - 1);
   if (self_length <= 0) return absl::InternalError("readlink /proc/self/exe");
   self[self_length] = '\0';
   char out_path[] = "/tmp/lockless_callgrind.XXXXXX";
