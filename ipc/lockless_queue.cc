@@ -39,13 +39,6 @@ absl::Status SetupLockError() {
 
 namespace {
 
-int64_t NowNs(clockid_t clock) {
-  timespec ts;
-  // vDSO on Linux: no system call for CLOCK_MONOTONIC / CLOCK_REALTIME.
-  clock_gettime(clock, &ts);
-  return int64_t{ts.tv_sec} * 1000000000 + ts.tv_nsec;
-}
-
 void FillInfo(int64_t monotonic_ns, int64_t realtime_ns, QueueIndex index,
               uint64_t length, MessageInfo* info) {
   info->monotonic_sent_time = std::chrono::steady_clock::time_point(
@@ -326,7 +319,10 @@ absl::StatusOr<std::optional<Sender>> LocklessQueue::ClaimSenderSlot() const {
 Sender::Sender(const RegionView& region, uint32_t slot)
     : region_(region),
       slot_(slot),
-      ownership_(&region.sender(slot)->ownership) {
+      ownership_(&region.sender(slot)->ownership),
+      ring_slot_of_(region.queue_size()),
+      max_index_(QueueIndex::MaxIndex(QueueIndex::kMaxValue,
+                                      region.queue_size())) {
   SenderSlot* const sender = region_.sender(slot_);
   // relaxed: only the slot's owner writes scratch_index.
   Message* const scratch =
@@ -393,7 +389,10 @@ SendResult Sender::Publish(size_t length, MessageInfo* info) {
     const QueueIndex next =
         actual_next.valid() ? actual_next : QueueIndex::Zero(queue_size);
     const QueueIndex one_lap_earlier = next.DecrementBy(queue_size);
-    AtomicIndex* const ring_slot = region.ring(next.Wrapped());
+    // next.Wrapped() and next.Increment() without their divisions.
+    AtomicIndex* const ring_slot = region.ring(ring_slot_of_.Of(next.index()));
+    const QueueIndex after_next = QueueIndex::FromRaw(
+        next.index() + 1 == max_index_ ? 0 : next.index() + 1, queue_size);
     // acquire: pairs with the publishing CAS of whoever put it there, so the
     // message header we check next is the one they published.
     const Index to_replace = ring_slot->Load();
@@ -413,8 +412,8 @@ SendResult Sender::Publish(size_t length, MessageInfo* info) {
       // seq_cst: every write of next_queue_index is in the seq_cst order,
       // so the publisher whose CAS then fails can argue the handshake from
       // the value it read (see step 6).
-      header->next_queue_index.SeqCstCompareAndExchangeStrong(
-          &expected, next.Increment());
+      header->next_queue_index.SeqCstCompareAndExchangeStrong(&expected,
+                                                              after_next);
       continue;
     }
     if (!region.NamesMessage(to_replace)) return SendResult::kCorrupted;
@@ -435,9 +434,11 @@ SendResult Sender::Publish(size_t length, MessageInfo* info) {
     }
 
     // 3. Stamp the times; re-sampled on every retry so they increase along
-    // the ring.
-    const int64_t monotonic_ns = NowNs(CLOCK_MONOTONIC);
-    const int64_t realtime_ns = NowNs(CLOCK_REALTIME);
+    // the ring. One clock read: realtime is derived with the kernel's exact
+    // offset (internal/send_clock.h), so it keeps monotonic's order.
+    const internal::SendTimes times = clock_.Now();
+    const int64_t monotonic_ns = times.monotonic_ns;
+    const int64_t realtime_ns = times.realtime_ns;
     scratch->header.monotonic_sent_time_ns.store(monotonic_ns,
                                                  std::memory_order_relaxed);
     scratch->header.realtime_sent_time_ns.store(realtime_ns,
@@ -468,7 +469,7 @@ SendResult Sender::Publish(size_t length, MessageInfo* info) {
     // next_queue_index already past `next`.
     QueueIndex expected_next = actual_next;
     header->next_queue_index.SeqCstCompareAndExchangeStrong(&expected_next,
-                                                            next.Increment());
+                                                            after_next);
     slot->scratch_index.Store(to_replace);
     slot->to_replace.Invalidate();
     // Readers may still be copying the replaced message (it was in the ring
@@ -529,7 +530,8 @@ ReadResult LocklessQueue::Read(QueueIndex queue_index, MessageInfo* info,
   const uint32_t queue_size = region_.queue_size();
   // acquire: pairs with the sender's publishing CAS, so the message's header
   // and payload written before it are visible.
-  const Index entry = region_.ring(queue_index.Wrapped())->Load();
+  const Index entry =
+      region_.ring(ring_slot_of_.Of(queue_index.index()))->Load();
   if (!entry.IsPlausible(queue_index)) {
     if (entry.IsPlausible(queue_index.DecrementBy(queue_size))) {
       // Still the previous lap: not sent yet. A caught-up reader polls here,
@@ -574,6 +576,53 @@ ReadResult LocklessQueue::Read(QueueIndex queue_index, MessageInfo* info,
     FillInfo(monotonic_ns, realtime_ns, queue_index, length, info);
   }
   return ReadResult::kGood;
+}
+
+size_t LocklessQueue::ReadMany(QueueIndex first, size_t count,
+                               MessageInfo* infos, void* data,
+                               size_t data_stride, size_t data_capacity,
+                               ReadResult* stopped_at) const {
+  count = std::min(count, kMaxReadBatch);
+  *stopped_at = ReadResult::kGood;
+  if (count == 0) return 0;
+  if (!first.valid()) {
+    *stopped_at = ReadResult::kNothingNew;
+    return 0;
+  }
+  // 1. Hints: the messages already published for the batch's indices. A
+  // reader that is caught up finds only the first (the others still hold
+  // the previous lap, which we leave alone: the sender is about to recycle
+  // them).
+  const uint32_t queue_size = region_.queue_size();
+  QueueIndex index = first;
+  uint32_t slot = ring_slot_of_.Of(first.index());
+  for (size_t k = 0; k < count; ++k) {
+    // relaxed: only a prefetch hint; Read below loads it again (acquire).
+    const Index entry = region_.ring(slot)->RelaxedLoad();
+    if (!entry.IsPlausible(index) || !region_.NamesMessage(entry)) break;
+    const unsigned char* message = reinterpret_cast<const unsigned char*>(
+        region_.message(entry.message_index()));
+    // The header with the first payload bytes, and the next line.
+    __builtin_prefetch(message);
+    __builtin_prefetch(message + internal::kCacheLineBytes);
+    index = index.Increment();
+    if (++slot == queue_size) slot = 0;
+  }
+  // 2. The reads themselves, in order.
+  index = first;
+  for (size_t k = 0; k < count; ++k) {
+    void* const destination =
+        data == nullptr ? nullptr : static_cast<char*>(data) + k * data_stride;
+    const ReadResult result =
+        Read(index, infos == nullptr ? nullptr : &infos[k], destination,
+             data_capacity);
+    if (result != ReadResult::kGood) {
+      *stopped_at = result;
+      return k;
+    }
+    index = index.Increment();
+  }
+  return count;
 }
 
 QueueIndex LocklessQueue::LatestQueueIndex() const {
@@ -807,7 +856,9 @@ namespace {
 
 // CLOCK_MONOTONIC in milliseconds, forced odd so a pending stamp is never 0.
 uint32_t PendingStamp() {
-  return static_cast<uint32_t>(NowNs(CLOCK_MONOTONIC) / 1000000) | 1u;
+  return static_cast<uint32_t>(internal::ClockNowNs(CLOCK_MONOTONIC) /
+                               1000000) |
+         1u;
 }
 
 }  // namespace

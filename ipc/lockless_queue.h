@@ -66,8 +66,10 @@
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "index/queue_index.h"
+#include "ipc/internal/fast_modulo.h"
 #include "ipc/internal/held_lock.h"
 #include "ipc/internal/queue_layout.h"
+#include "ipc/internal/send_clock.h"
 #include "ipc/queue_config.h"
 
 namespace lockless {
@@ -111,7 +113,8 @@ const char* SendResultName(SendResult result);
 // Facts about a sent or read message.
 struct MessageInfo {
   std::chrono::steady_clock::time_point monotonic_sent_time;  // CLOCK_MONOTONIC
-  std::chrono::system_clock::time_point realtime_sent_time;   // CLOCK_REALTIME
+  // CLOCK_REALTIME at the instant of monotonic_sent_time (see Sender::Send).
+  std::chrono::system_clock::time_point realtime_sent_time;
   QueueIndex queue_index;
   size_t length = 0;
 };
@@ -139,13 +142,16 @@ class Sender {
   ~Sender() = default;
 
   // Copies `length` bytes from `data` and publishes them. RT-safe: no lock, no
-  // syscall, no allocation; lock-free. (The two clock reads go through the
+  // syscall, no allocation; lock-free. (The clock read goes through the
   // vDSO; on a machine whose clocksource has no vDSO support, e.g. hpet or
-  // acpi_pm, the kernel makes them system calls: check
+  // acpi_pm, the kernel makes it a system call: check
   // /sys/devices/system/clocksource/clocksource0/current_clocksource shows
   // tsc or kvm-clock.) `info`, if given, receives the send times and the
-  // queue index used. Errors: kMessageTooLarge, kCorrupted, kNotOwner (see
-  // SendResult); in each case nothing was published.
+  // queue index used. The realtime send time is derived from the monotonic
+  // one with the kernel's exact offset, refreshed every 1 ms of the sender's
+  // sends: after a wall-clock step it can lag the step by up to 1 ms
+  // (internal/send_clock.h). Errors: kMessageTooLarge, kCorrupted, kNotOwner
+  // (see SendResult); in each case nothing was published.
   [[nodiscard]] SendResult Send(const void* data, size_t length,
                                 MessageInfo* info = nullptr);
 
@@ -171,6 +177,12 @@ class Sender {
   internal::RegionView region_;
   uint32_t slot_ = 0;
   internal::HeldLock ownership_;
+  // Process-local: the realtime offset this sender derives stamps with.
+  internal::SendClock clock_;
+  // index % queue_size without a div, and where queue indices wrap: Send
+  // needs both on every call.
+  internal::FastModulo ring_slot_of_;
+  uint32_t max_index_ = 0;
 };
 
 // A registration of the calling thread for signal wake-ups. Move-only; the
@@ -405,6 +417,23 @@ class LocklessQueue {
   [[nodiscard]] ReadResult Read(QueueIndex queue_index, MessageInfo* info,
                                 void* data, size_t data_capacity) const;
 
+  // Reads up to `count` consecutive messages from `first`, exactly as calling
+  // Read(first + k, &infos[k], data + k * data_stride, data_capacity) for
+  // k = 0, 1, ... and stopping at the first result that is not kGood would;
+  // returns how many were kGood and sets *stopped_at to the result that
+  // stopped it (kGood if all `count` were). Faster for a reader catching
+  // up: it first looks at the ring entries of the whole batch and asks the
+  // CPU to fetch every message already published there, so their cache
+  // misses overlap instead of following one another. (Those looks are
+  // hints; what is returned comes from the reads.) `count` at most
+  // kMaxReadBatch; `data` may be null with data_capacity 0. Wait-free,
+  // RT-safe.
+  static constexpr size_t kMaxReadBatch = 32;
+  [[nodiscard]] size_t ReadMany(QueueIndex first, size_t count,
+                                MessageInfo* infos, void* data,
+                                size_t data_stride, size_t data_capacity,
+                                ReadResult* stopped_at) const;
+
   // The newest published queue index, or QueueIndex::Invalid() if nothing was
   // ever sent. May lag by one behind a send in flight. Wait-free, RT-safe.
   QueueIndex LatestQueueIndex() const;
@@ -433,7 +462,7 @@ class LocklessQueue {
   friend absl::StatusOr<LocklessQueue> internal::AttachStartingAtForTest(
       void*, size_t, const QueueConfig&, uint32_t);
   explicit LocklessQueue(const internal::RegionView& region)
-      : region_(region) {}
+      : region_(region), ring_slot_of_(region.queue_size()) {}
 
   // Claims a free or dead watcher slot below `limit` for the calling thread
   // (setup lock held), recording `kind` and `priority` first.
@@ -445,6 +474,8 @@ class LocklessQueue {
   absl::StatusOr<std::optional<Sender>> ClaimSenderSlot() const;
 
   internal::RegionView region_;
+  // index % queue_size without a div (Read's ring slot).
+  internal::FastModulo ring_slot_of_;
 };
 
 namespace internal {

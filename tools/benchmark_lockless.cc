@@ -5,6 +5,7 @@
 
 #include <atomic>
 #include <cerrno>
+#include <cstring>
 
 #include "absl/strings/str_format.h"
 #include "tools/benchmark_system.h"
@@ -85,20 +86,40 @@ bool LocklessTransport::Send(const void* message) {
 }
 
 bool LocklessTransport::Receive(void* message) {
+  if (batch_next_ < batch_count_) {
+    std::memcpy(message, batch_.data() + batch_next_ * message_bytes_,
+                message_bytes_);
+    ++batch_next_;
+    return true;
+  }
   const LocklessQueue& queue = channel_->queue();
+  constexpr size_t kBatch = LocklessQueue::kMaxReadBatch;
+  if (batch_.empty()) batch_.resize(kBatch * message_bytes_);
   uint64_t spins = 0;
   int64_t silence_start_ns = 0;
+  MessageInfo infos[kBatch];
   for (;;) {
-    MessageInfo info;
-    switch (queue.Read(next_, &info, message, message_bytes_)) {
-      case ReadResult::kGood:
-        if (info.length != message_bytes_) {
-          error_ = absl::StrFormat("Read: length %d, sent %d", info.length,
-                                   message_bytes_);
+    ReadResult stopped_at;
+    const size_t good =
+        queue.ReadMany(next_, kBatch, infos, batch_.data(), message_bytes_,
+                       message_bytes_, &stopped_at);
+    if (good > 0) {
+      for (size_t k = 0; k < good; ++k) {
+        if (infos[k].length != message_bytes_) {
+          error_ = absl::StrFormat("Read: length %d, sent %d",
+                                   infos[k].length, message_bytes_);
           return false;
         }
-        next_ = next_.Increment();
-        return true;
+      }
+      next_ = next_.IncrementBy(static_cast<uint32_t>(good));
+      batch_count_ = good;
+      batch_next_ = 1;
+      std::memcpy(message, batch_.data(), message_bytes_);
+      return true;
+    }
+    switch (stopped_at) {
+      case ReadResult::kGood:
+        break;  // not reached: good == 0 means something stopped it
       case ReadResult::kTooOld: {
         ++too_old_events_;
         const QueueIndex latest = queue.LatestQueueIndex();

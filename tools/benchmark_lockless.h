@@ -9,6 +9,9 @@
 //             receiver registers a Watcher, sleeps in poll(2) on a SignalFd
 //             for WakeupSignal(), drains it, then reads everything new.
 //
+// The receiver reads with ReadMany, up to LocklessQueue::kMaxReadBatch
+// messages at a time, and hands them out one per Receive.
+//
 // A receiver that falls a whole lap behind gets kTooOld; it counts the event
 // and resumes half a lap behind the newest message (LatestQueueIndex), as a
 // consumer that wants as much of the stream as it can get would: resuming at
@@ -26,6 +29,7 @@
 #include <cstdint>
 #include <optional>
 #include <string>
+#include <vector>
 
 #include "ipc/lockless_queue.h"
 #include "ipc/shm_channel.h"
@@ -74,6 +78,11 @@ class LocklessTransport : public Transport {
   std::optional<Watcher> watcher_;
   QueueIndex next_;
   uint64_t too_old_events_ = 0;
+  // Messages read ahead with ReadMany and not yet handed out:
+  // batch_[batch_next_ .. batch_count_) (each message_bytes_ long).
+  std::vector<unsigned char> batch_;
+  size_t batch_count_ = 0;
+  size_t batch_next_ = 0;
 };
 
 }  // namespace benchmark_tool

@@ -9,12 +9,15 @@
 // and N contending senders) and Read, plus per-call Send percentiles.
 // Part 2 (cross-process, parent sends, forked child receives): one-way
 // latency percentiles and throughput for our queue (polling and
-// signal-woken receiver) and for pipe, Unix datagram socket, POSIX message
-// queue and Boost.Interprocess message_queue, measured by the same driver.
+// signal-woken receiver), for two rulers (a cache-line mailbox: the floor;
+// a minimal SPSC ring) and for pipe, Unix datagram socket, POSIX message
+// queue and Boost.Interprocess message_queue, measured by the same driver;
+// ours is also given as a multiple of each ruler.
 // The results go to stdout as one table and to a CSV file.
 #include <signal.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <array>
 #include <cstdio>
 #include <cstdlib>
@@ -31,11 +34,13 @@
 #include "benchmark/benchmark.h"
 #include "gflags/gflags.h"
 #include "tools/benchmark_driver.h"
+#include "tools/benchmark_instructions.h"
 #include "tools/benchmark_lockless.h"
 #include "tools/benchmark_micro.h"
 #include "tools/benchmark_parts.h"
 #include "tools/benchmark_peers.h"
 #include "tools/benchmark_report.h"
+#include "tools/benchmark_rulers.h"
 #include "tools/benchmark_system.h"
 
 DEFINE_string(sizes, "8,64,1K,16K",
@@ -53,17 +58,34 @@ DEFINE_int32(latency_gap_us, 10,
              "is asleep again when it arrives.");
 DEFINE_int32(duration_ms, 200, "Sending time per throughput measurement.");
 DEFINE_bool(skip_micro, false, "Skip the in-process micro benchmarks.");
+DEFINE_bool(skip_cross_process, false,
+            "Skip the cross-process latency and throughput part.");
+DEFINE_string(transports, "",
+              "Comma-separated columns of the cross-process part (CSV names: "
+              "ours_polling, ours_signal, floor_line, spsc_ring, pipe, "
+              "unix_dgram, posix_mq, boost_mq); empty = all.");
 DEFINE_int32(senders, 2, "Contending sender threads in the micro part.");
 DEFINE_int32(percentile_sends, 200000,
              "Individually timed Send calls per size (and per thread).");
 DEFINE_int32(queue_size, 1024,
-             "Ring size of our queue, and depth in messages of the POSIX and "
-             "Boost message queues.");
+             "Ring size of our queue and of the SPSC ring ruler, and depth in "
+             "messages of the POSIX and Boost message queues.");
 DEFINE_int32(pipe_bytes, 1 << 20, "Pipe buffer requested (F_SETPIPE_SZ).");
 DEFINE_int32(socket_buffer_bytes, 4 << 20,
              "SO_SNDBUF/SO_RCVBUF requested for the datagram socketpair.");
 DEFINE_bool(pin, true,
             "Pin the cross-process sender to CPU 0 and receiver to CPU 1.");
+DEFINE_bool(count_instructions, true,
+            "Count instructions per Send and per Read under callgrind, if "
+            "valgrind is on PATH (a few seconds per size).");
+DEFINE_int32(counted_calls, 20000,
+             "Calls per callgrind count (--count_instructions).");
+// Internal: set when the benchmark re-runs itself under callgrind.
+DEFINE_string(counted_call, "",
+              "Internal (the callgrind workload): send or read.");
+DEFINE_int32(counted_bytes, 64, "Internal: message size of --counted_call.");
+DEFINE_int32(counted_queue_size, 1024,
+             "Internal: ring size of --counted_call.");
 DEFINE_string(csv, "benchmark_results.csv",
               "CSV output; a relative path is relative to the directory "
               "`bazel run` was started from.");
@@ -114,6 +136,10 @@ TransportFactory FactoryFor(Column column) {
         return std::make_unique<LocklessTransport>(
             LocklessTransport::Wait::kSignal, queue_size);
       };
+    case kFloor:
+      return [] { return std::make_unique<CacheLineFloorTransport>(); };
+    case kSpscRing:
+      return [=] { return std::make_unique<SpscRingTransport>(queue_size); };
     case kPipe:
       return [] { return std::make_unique<PipeTransport>(FLAGS_pipe_bytes); };
     case kUnixDgram:
@@ -130,7 +156,55 @@ TransportFactory FactoryFor(Column column) {
   std::abort();
 }
 
+// Adds the rows "callgrind instructions per Send/Read" for every size, or a
+// note saying why there are none.
+void CountInstructions(const std::vector<size_t>& sizes, ResultTable* table,
+                       std::vector<std::string>* notes) {
+  const std::string valgrind = FindValgrind();
+  if (valgrind.empty()) {
+    notes->push_back(
+        "no valgrind on PATH: no instruction counts (./bazelw installs it)");
+    return;
+  }
+  const std::pair<CountedCall, const char*> kinds[] = {
+      {CountedCall::kSend, "callgrind instructions per Send"},
+      {CountedCall::kRead, "callgrind instructions per Read (GOOD)"}};
+  for (const auto& [call, metric] : kinds) {
+    for (size_t size : sizes) {
+      std::fprintf(stderr, "callgrind: %s, %zu B\n", metric, size);
+      absl::StatusOr<double> per_call = CountInstructionsPerCall(
+          valgrind, call, size, FLAGS_counted_calls,
+          static_cast<uint32_t>(FLAGS_queue_size));
+      Row row;
+      row.metric = metric;
+      row.size_bytes = size;
+      row.precision = 1;
+      if (per_call.ok()) {
+        row.cells[kOursPolling].value = *per_call;
+      } else {
+        row.cells[kOursPolling].missing = "FAIL";
+        notes->push_back(absl::StrFormat("%s %d B: %s", metric, size,
+                                         per_call.status().message()));
+      }
+      table->Add(row);
+    }
+  }
+  notes->push_back(
+      "callgrind counts: vDSO clock reads become system calls under "
+      "valgrind and are not counted (Send makes one)");
+}
+
 int Main() {
+  if (!FLAGS_counted_call.empty()) {
+    // We are the workload valgrind runs (CountInstructionsPerCall).
+    const CountedCall call = FLAGS_counted_call == "send" ? CountedCall::kSend
+                                                          : CountedCall::kRead;
+    return RunCountedCalls(call, static_cast<size_t>(FLAGS_counted_bytes),
+                           FLAGS_counted_calls,
+                           static_cast<uint32_t>(FLAGS_counted_queue_size)) == 0
+               ? 0
+               : 1;
+  }
   absl::StatusOr<std::vector<size_t>> sizes = ParseSizes(FLAGS_sizes);
   if (!sizes.ok()) {
     absl::FPrintF(stderr, "benchmark: %s\n", sizes.status().message());
@@ -178,11 +252,21 @@ int Main() {
   cross.duration_ms = FLAGS_duration_ms;
   cross.pin = FLAGS_pin;
   std::array<TransportFactory, kNumColumns> factories;
+  const std::vector<std::string> selected =
+      absl::StrSplit(FLAGS_transports, ',', absl::SkipEmpty());
   for (int c = 0; c < kNumColumns; ++c) {
-    factories[c] = FactoryFor(static_cast<Column>(c));
+    const Column column = static_cast<Column>(c);
+    if (selected.empty() ||
+        std::find(selected.begin(), selected.end(), ColumnCsvName(column)) !=
+            selected.end()) {
+      factories[c] = FactoryFor(column);
+    }
   }
   std::vector<std::string> notes;
-  RunCrossProcessPart(*sizes, factories, cross, &table, &notes);
+  if (FLAGS_count_instructions) CountInstructions(*sizes, &table, &notes);
+  if (!FLAGS_skip_cross_process) {
+    RunCrossProcessPart(*sizes, factories, cross, &table, &notes);
+  }
 
   std::printf(
       "\nResults (micro rows: in-process, ours only. 'vs X' = how many times "

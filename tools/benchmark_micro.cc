@@ -239,5 +239,38 @@ LatencySummary MeasureSendCalls(size_t message_bytes, int senders, int calls,
   return Summarize(&all, timer_overhead_ns);
 }
 
+int64_t RunCountedCalls(CountedCall call, size_t message_bytes, int calls,
+                        uint32_t queue_size) {
+  QueueMemory memory(message_bytes, /*senders=*/1, queue_size);
+  const LocklessQueue& queue = memory.queue();
+  Sender sender = memory.MakeSender();
+  std::string message(message_bytes, 'x');
+  std::string buffer(message_bytes, '\0');
+  int64_t failed = 0;
+  if (call == CountedCall::kSend) {
+    for (int i = 0; i < calls; ++i) {
+      failed += sender.Send(message.data(), message_bytes) != SendResult::kOk;
+    }
+    return failed;
+  }
+  MessageInfo info;
+  for (int done = 0; done < calls;) {
+    // A fresh lap, then read all of it (a reader catching up).
+    QueueIndex index;
+    for (uint32_t i = 0; i < queue_size; ++i) {
+      if (sender.Send(message.data(), message_bytes) != SendResult::kOk) {
+        Die("Send failed while filling the ring");
+      }
+    }
+    index = queue.LatestQueueIndex().DecrementBy(queue_size - 1);
+    for (uint32_t i = 0; i < queue_size && done < calls; ++i, ++done) {
+      failed += queue.Read(index, &info, buffer.data(), message_bytes) !=
+                ReadResult::kGood;
+      index = index.Increment();
+    }
+  }
+  return failed;
+}
+
 }  // namespace benchmark_tool
 }  // namespace lockless

@@ -38,6 +38,15 @@ void RegisterMicroBenchmarks(const MicroOptions& options);
 LatencySummary MeasureSendCalls(size_t message_bytes, int senders, int calls,
                                 uint32_t queue_size, int64_t timer_overhead_ns);
 
+// The workload tools/benchmark runs under callgrind to count instructions
+// (benchmark_instructions.h): `calls` Sends of `message_bytes` on a fresh
+// queue, or `calls` GOOD Reads of a full ring (filled by Sends between
+// rounds). Returns the number of calls of the counted kind that did not
+// succeed (0 when all is well). Aborts if the queue cannot be set up.
+enum class CountedCall { kSend, kRead };
+int64_t RunCountedCalls(CountedCall call, size_t message_bytes, int calls,
+                        uint32_t queue_size);
+
 }  // namespace benchmark_tool
 }  // namespace lockless
 

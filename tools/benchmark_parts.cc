@@ -74,6 +74,8 @@ Cell MakeCell(const absl::Status& status, double value) {
   Cell cell;
   if (status.ok()) {
     cell.value = value;
+  } else if (absl::IsNotFound(status)) {
+    cell.missing = "-";  // not selected
   } else {
     cell.missing = absl::IsUnavailable(status) ? "n/a" : "FAIL";
   }
@@ -156,8 +158,14 @@ void RunCrossProcessPart(
   for (size_t size : sizes) {
     for (int c = 0; c < kNumColumns; ++c) {
       const Column column = static_cast<Column>(c);
-      const int64_t start_ns = MonotonicNowNs();
       CrossResult& result = results[{c, size}];
+      if (!factories[c]) {
+        // Left out (--transports): an empty cell, not a failure.
+        result.latency = absl::NotFoundError("not selected");
+        result.throughput = absl::NotFoundError("not selected");
+        continue;
+      }
+      const int64_t start_ns = MonotonicNowNs();
       result.latency = MeasureLatency(factories[c], size, options);
       result.throughput = MeasureThroughput(factories[c], size, options);
       absl::FPrintF(stderr, "cross-process: %-11s %6d B done in %.1f s\n",
@@ -238,7 +246,7 @@ void RunCrossProcessPart(
       const char* name = ColumnName(static_cast<Column>(c));
       for (const absl::Status& status :
            {result.latency.status(), result.throughput.status()}) {
-        if (!status.ok()) {
+        if (!status.ok() && !absl::IsNotFound(status)) {
           problems.push_back(
               absl::StrFormat("%s %d B: %s: %s", name, size,
                               absl::IsUnavailable(status) ? "n/a" : "FAILED",

@@ -28,10 +28,11 @@ namespace benchmark_tool {
 void RunMicroPart(const MicroOptions& options, int percentile_sends,
                   int64_t timer_overhead_ns, ResultTable* table);
 
-// Measures latency and throughput of every column's transport for every
-// size, adds the rows, and appends footnotes to `notes`: what each transport
-// was granted, why a cell is n/a or failed, losses, and any torn or
-// reordered message (which a correct transport never shows).
+// Measures latency and throughput of every column's transport (an empty
+// factory leaves the column out) for every size, adds the rows, and appends
+// footnotes to `notes`: what each transport was granted, why a cell is n/a
+// or failed, losses, and any torn or reordered message (which a correct
+// transport never shows).
 void RunCrossProcessPart(
     const std::vector<size_t>& sizes,
     const std::array<TransportFactory, kNumColumns>& factories,

@@ -10,6 +10,7 @@ namespace benchmark_tool {
 namespace {
 
 constexpr Column kOurs[] = {kOursPolling, kOursSignal};
+constexpr Column kRulers[] = {kFloor, kSpscRing};
 constexpr Column kPeers[] = {kPipe, kUnixDgram, kPosixMq, kBoostMq};
 
 std::string FormatCell(const Cell& cell, int precision) {
@@ -29,9 +30,27 @@ std::optional<double> Ratio(const Row& row, Column ours, Column peer) {
   return row.better == Better::kLower ? *theirs / *mine : *mine / *theirs;
 }
 
+// Ours as a multiple of the ruler (any metric with a direction), or nullopt
+// if either side is missing or zero.
+std::optional<double> Multiple(const Row& row, Column ours, Column ruler) {
+  const std::optional<double>& mine = row.cells[ours].value;
+  const std::optional<double>& theirs = row.cells[ruler].value;
+  if (row.better == Better::kNone || !mine || !theirs || *mine <= 0 ||
+      *theirs <= 0) {
+    return std::nullopt;
+  }
+  return *mine / *theirs;
+}
+
 std::string FormatRatio(const std::optional<double>& ratio) {
   if (!ratio) return "-";
   return absl::StrFormat(*ratio >= 100 ? "%.0f" : "%.1f", *ratio);
+}
+
+// Multiples of a ruler sit near 1: two decimals.
+std::string FormatMultiple(const std::optional<double>& multiple) {
+  if (!multiple) return "-";
+  return absl::StrFormat(*multiple >= 100 ? "%.0f" : "%.2f", *multiple);
 }
 
 }  // namespace
@@ -42,6 +61,10 @@ const char* ColumnName(Column column) {
       return "ours poll";
     case kOursSignal:
       return "ours signal";
+    case kFloor:
+      return "floor line";
+    case kSpscRing:
+      return "spsc ring";
     case kPipe:
       return "pipe";
     case kUnixDgram:
@@ -62,6 +85,10 @@ const char* ColumnCsvName(Column column) {
       return "ours_polling";
     case kOursSignal:
       return "ours_signal";
+    case kFloor:
+      return "floor_line";
+    case kSpscRing:
+      return "spsc_ring";
     case kPipe:
       return "pipe";
     case kUnixDgram:
@@ -82,6 +109,9 @@ std::string ResultTable::ToText() const {
   for (int c = 0; c < kNumColumns; ++c) {
     header.push_back(ColumnName(static_cast<Column>(c)));
   }
+  for (Column ruler : kRulers) {
+    header.push_back(absl::StrFormat("x %s", ColumnName(ruler)));
+  }
   for (Column peer : kPeers) {
     header.push_back(absl::StrFormat("vs %s", ColumnName(peer)));
   }
@@ -91,6 +121,13 @@ std::string ResultTable::ToText() const {
                                      absl::StrFormat("%d", row.size_bytes)};
     for (const Cell& cell : row.cells) {
       line.push_back(FormatCell(cell, row.precision));
+    }
+    for (Column ruler : kRulers) {
+      const std::optional<double> polling = Multiple(row, kOursPolling, ruler);
+      const std::optional<double> signal = Multiple(row, kOursSignal, ruler);
+      line.push_back(polling || signal ? FormatMultiple(polling) + "/" +
+                                             FormatMultiple(signal)
+                                       : "");
     }
     for (Column peer : kPeers) {
       // "vs polling / vs signal" in one cell keeps the table readable.
@@ -131,6 +168,12 @@ std::string ResultTable::ToCsv() const {
   for (int c = 0; c < kNumColumns; ++c) {
     header.push_back(ColumnCsvName(static_cast<Column>(c)));
   }
+  for (Column ruler : kRulers) {
+    for (Column ours : kOurs) {
+      header.push_back(absl::StrFormat("multiple_%s_of_%s", ColumnCsvName(ours),
+                                       ColumnCsvName(ruler)));
+    }
+  }
   for (Column peer : kPeers) {
     for (Column ours : kOurs) {
       header.push_back(absl::StrFormat("ratio_%s_vs_%s", ColumnCsvName(peer),
@@ -145,6 +188,12 @@ std::string ResultTable::ToCsv() const {
     for (const Cell& cell : row.cells) {
       fields.push_back(cell.value ? absl::StrFormat("%.6g", *cell.value)
                                   : (cell.missing == "-" ? "" : cell.missing));
+    }
+    for (Column ruler : kRulers) {
+      for (Column ours : kOurs) {
+        const std::optional<double> multiple = Multiple(row, ours, ruler);
+        fields.push_back(multiple ? absl::StrFormat("%.4g", *multiple) : "");
+      }
     }
     for (Column peer : kPeers) {
       for (Column ours : kOurs) {

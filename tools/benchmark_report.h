@@ -1,8 +1,12 @@
 // The result table of tools/benchmark: rows are (metric, message size),
-// columns are our queue (polling and signal-woken receiver) and the four
-// peers, followed by how many times better ours is than each peer:
-//   latency rows:    peer / ours   (how many times slower the peer is)
-//   throughput rows: ours / peer   (how many times more ours moves)
+// columns are our queue (polling and signal-woken receiver), the two rulers
+// (benchmark_rulers.h: the cache-line floor and a minimal SPSC ring) and the
+// four peers, followed by
+//   - ours as a multiple of each ruler: ours / ruler, for every metric
+//     (latency 2.0 = twice the floor; throughput 0.5 = half the ring's);
+//   - how many times better ours is than each peer:
+//       latency rows:    peer / ours   (how many times slower the peer is)
+//       throughput rows: ours / peer   (how many times more ours moves)
 // each given against ours (polling) and ours (signal). Printed as aligned
 // text and written as CSV with the same content.
 //
@@ -22,6 +26,8 @@ namespace benchmark_tool {
 enum Column {
   kOursPolling,
   kOursSignal,
+  kFloor,
+  kSpscRing,
   kPipe,
   kUnixDgram,
   kPosixMq,
