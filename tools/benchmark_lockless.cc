@@ -172,10 +172,12 @@ bool LocklessTransport::WaitForSignal() {
     error_ = ready == 0 ? "no wake-up for 10 s" : "poll failed";
     return false;
   }
-  // One signal per Send may be queued; drain them all (in batches), then
-  // read everything new. A Send after the drain queues a fresh signal, so
-  // none is missed.
+  // At most one signal is queued per watcher: drain it, acknowledge (clears
+  // the pending flag, so the next Send's Wakeup signals again), then read
+  // everything new. A Send after the acknowledgement queues a fresh signal,
+  // so none is missed.
   signal_fd_->Drain();
+  watcher_->Acknowledge();
   return true;
 }
 

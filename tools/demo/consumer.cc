@@ -221,6 +221,10 @@ int RunConsumer(const DemoOptions& options, SharedStats* stats) {
     if (n > 0) {
       while (signal_fd->Read().has_value()) ++signals;
     }
+    // Drained, then acknowledged, then read (the Watcher's rule): the next
+    // Send queues a signal again. On a timeout too, in case a waker died
+    // holding our pending flag.
+    watcher->Acknowledge();
     const uint64_t messages = checker.Drain();
     if (n > 0) {
       checker.OnWakeup(signals, messages);
