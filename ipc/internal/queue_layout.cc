@@ -48,6 +48,18 @@ absl::StatusOr<Layout> ComputeLayout(const QueueConfig& config) {
   return layout;
 }
 
+namespace {
+
+// relaxed: nobody reads the region before `initialized` (see below).
+void ClearOwnerRecord(OwnerRecord& record) {
+  record.tid.store(0, std::memory_order_relaxed);
+  record.pid.store(0, std::memory_order_relaxed);
+  record.pid_namespace.store(0, std::memory_order_relaxed);
+  record.start_time_ticks.store(0, std::memory_order_relaxed);
+}
+
+}  // namespace
+
 void InitializeRegion(const RegionView& region, uint32_t first_queue_index) {
   RegionHeader* const header = region.header();
   const QueueConfig& config = region.config();
@@ -76,6 +88,7 @@ void InitializeRegion(const RegionView& region, uint32_t first_queue_index) {
     WatcherSlot* const watcher = region.watcher(w);
     std::memset(static_cast<void*>(&watcher->ownership), 0,
                 sizeof(watcher->ownership));
+    ClearOwnerRecord(watcher->owner);
     watcher->pid.store(0, std::memory_order_relaxed);
     watcher->priority.store(0, std::memory_order_relaxed);
     watcher->pid_namespace.store(0, std::memory_order_relaxed);
@@ -86,6 +99,7 @@ void InitializeRegion(const RegionView& region, uint32_t first_queue_index) {
     SenderSlot* const sender = region.sender(s);
     std::memset(static_cast<void*>(&sender->ownership), 0,
                 sizeof(sender->ownership));
+    ClearOwnerRecord(sender->owner);
     // The queue-index bits of a scratch entry carry no meaning.
     sender->scratch_index.RelaxedStore(
         Index(QueueIndex::kInvalidValue, queue_size + s));
