@@ -148,6 +148,7 @@ inline ActorRef RecovererActor(int number) {
 // The parts of a channel region a write can go to.
 enum class RegionPlace {
   kSetupLock,
+  kSetupLockOwner,  // The holder's OwnerRecord (owner_liveness.h).
   kNextQueueIndex,
   kOtherHeader,
   kRing,
@@ -157,6 +158,7 @@ enum class RegionPlace {
   kMessageData,
   kWatcher,
   kSenderOwnership,
+  kSenderOwner,  // The slot's OwnerRecord, written by MakeSender's claim.
   kSenderScratch,
   kSenderToReplace,
   kOutside,
