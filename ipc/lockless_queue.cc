@@ -12,6 +12,7 @@
 
 #include "absl/strings/str_format.h"
 #include "index/internal/check.h"
+#include "ipc/internal/alias_repair.h"
 #include "ipc/internal/owner_liveness.h"
 #include "ipc/internal/racy_copy.h"
 #include "ipc/internal/sender_recovery.h"
@@ -292,6 +293,9 @@ absl::StatusOr<Sender> LocklessQueue::MakeSender(
             region_, std::chrono::steady_clock::now() + patience);
     if (!report.ok()) return report.status();
     pending = report->pending;
+    // A stale publish with 16-bit entries wedges every sender of its slot
+    // (alias_repair.h); undo that before handing out a sender.
+    (void)internal::RepairAliasedPublishes(region_);
     absl::StatusOr<std::optional<Sender>> sender = ClaimSenderSlot();
     if (!sender.ok()) return sender.status();
     if (sender->has_value()) return **std::move(sender);

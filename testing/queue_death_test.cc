@@ -700,5 +700,61 @@ TEST(QueueDeathTest, RecovererDiesWhileTakingOverAnUnmarkedDeadSender) {
                            options, /*min_writes=*/4);
 }
 
+// With 16-bit ring entries: a stale publish left a message whose header
+// names an aliased lap, which wedges every Send of its slot
+// (ipc/internal/alias_repair.h; the real sequence is built in
+// ipc/index_alias_repair_test.cc, emulated here by writing the header the
+// stale sender would have left). MakeSender repairs it with one CAS; a
+// death at any write leaves the next MakeSender to finish.
+TEST(QueueDeathTest, RecovererDiesWhileRepairingAnAliasedPublish) {
+  if (Index::kQueueIndexMask == 0xffffffffu) {
+    GTEST_SKIP() << "needs 16-bit queue-index bits (--config=index32)";
+  }
+  QueueConfig config = DeathConfig();
+  config.num_senders = 2;
+  config.queue_size = 4;
+  DeathTestOptions options = QueueDeathOptions(config);
+  options.prepare = [&](void* region) {
+    // Far enough from 0 that "65536 earlier" needs no wrap.
+    absl::StatusOr<LocklessQueue> queue = internal::AttachStartingAtForTest(
+        region, RegionSize(config), config, /*first_queue_index=*/70000);
+    if (!queue.ok()) std::abort();
+    testing::SenderThread sender(*queue);
+    sender.SendNumbered(6);
+    const QueueIndex latest = queue->LatestQueueIndex();
+    const internal::RegionView& view = queue->region();
+    const Index entry = view.ring(latest.Wrapped())->Load();
+    view.message(entry.message_index())
+        ->header.queue_index.Store(latest.DecrementBy(65536));
+  };
+  options.run = [&](void* region) {
+    Sender sender = MakeSenderOrDie(AttachOrDie(region, config));
+    SendOrDie(sender, "run", 3);
+  };
+  options.check = [&](void* region) -> absl::Status {
+    const LocklessQueue queue = AttachOrDie(region, config);
+    std::vector<Sender> senders;
+    while (senders.size() < config.num_senders) {
+      absl::StatusOr<Sender> sender = queue.MakeSender();
+      if (!sender.ok()) return sender.status();
+      senders.push_back(*std::move(sender));
+    }
+    for (int lap = 0; lap < 2; ++lap) {
+      for (Sender& sender : senders) {
+        for (uint32_t i = 0; i < config.queue_size; ++i) {
+          const SendResult result = sender.Send("check", 5);
+          if (result != SendResult::kOk) {
+            return absl::InternalError(
+                absl::StrCat("send in check: ", SendResultName(result)));
+          }
+        }
+      }
+    }
+    return testing::CheckEveryMessageOwnedOnce(queue);
+  };
+  ExpectSurvivesEveryDeath("recoverer repairs an aliased publish", options,
+                           /*min_writes=*/2);
+}
+
 }  // namespace
 }  // namespace lockless
