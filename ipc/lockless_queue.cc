@@ -54,9 +54,10 @@ using Clock = std::chrono::steady_clock;
 
 absl::Status ScribbledInitializedError(uint32_t initialized) {
   return absl::DataLossError(absl::StrFormat(
-      "region carries our magic but its initialized word is 0x%08x, and no "
-      "initialiser died: the channel file is corrupted (not re-initialising "
-      "it, which would wipe a live channel); remove and recreate it",
+      "region's initialized word is 0x%08x although its header was written "
+      "and no initialiser died mid-way: the channel file is corrupted (not "
+      "re-initialising it, which would wipe a live channel); remove and "
+      "recreate it",
       initialized));
 }
 
@@ -150,12 +151,17 @@ absl::StatusOr<RegionView> AttachRegion(void* memory, size_t size_bytes,
       // Initialise only a fresh region (no layout version: InitializeRegion
       // writes the header at its very end, just before `initialized`; a
       // channel file's creator stamps only the magic) or one whose
-      // initialiser died holding the lock. Anything else that looks
-      // half-initialised (header written, `initialized` not set, nobody
-      // died) is a live or finished channel whose word was scribbled:
-      // re-initialising would wipe the ring under running senders.
-      if (RacyHeaderLoad(&header->layout_version) != 0 &&
-          !lock->previous_holder_died()) {
+      // initialiser died mid-way (it marked `initializing` first, and the
+      // lock says its holder died). Anything else that looks
+      // half-initialised is a live or finished channel whose word was
+      // scribbled: re-initialising would wipe the ring under running
+      // senders.
+      const bool fresh = RacyHeaderLoad(&header->layout_version) == 0;
+      const bool initialiser_died =
+          lock->previous_holder_died() &&
+          RacyHeaderLoad(&header->initializing) ==
+              internal::kInitializingValue;
+      if (!fresh && !initialiser_died) {
         lock->RestorePreviousRecord();  // Leave the file as we found it.
         return ScribbledInitializedError(now_initialized);
       }

@@ -189,7 +189,9 @@ TEST(OwnerLivenessTest, InitialiserThatDiedUnmarkedIsRedone) {
     if (header->setup_lock.Lock() != LockResult::kAcquired) return false;
     internal::StoreOwnerRecord(header->setup_lock_owner,
                                internal::CurrentOwnerIdentity());
-    header->layout_version = internal::kLayoutVersion;  // Half-way through.
+    // Half-way through InitializeRegion.
+    header->initializing = internal::kInitializingValue;
+    header->layout_version = internal::kLayoutVersion;
     return true;
   });
   absl::StatusOr<LocklessQueue> queue = LocklessQueue::Attach(

@@ -54,9 +54,11 @@ ThreadStat ReadThreadStat(pid_t pid, pid_t tid) {
   std::snprintf(path, sizeof(path), "/proc/%d/task/%d/stat", pid, tid);
   const int fd = open(path, O_RDONLY | O_CLOEXEC);
   if (fd < 0) {
-    // ENOENT: no such process, or no such thread in it. ESRCH: it exited
-    // while being looked up.
-    if (errno == ENOENT || errno == ESRCH) {
+    // ENOENT: no such process, or no such thread in it, or (/proc mounted
+    // with hidepid=2) another user's live thread; ESRCH: it exited while
+    // being looked up. Only the kernel's own answer (tgkill 0: ESRCH) makes
+    // it "no such thread".
+    if ((errno == ENOENT || errno == ESRCH) && !ThreadMayExist(pid, tid)) {
       result.lookup = ThreadStat::Lookup::kNoSuchThread;
     }
     return result;
@@ -71,7 +73,7 @@ ThreadStat ReadThreadStat(pid_t pid, pid_t tid) {
   close(fd);
   if (length <= 0) {
     // ESRCH: the thread was reaped between open and read.
-    if (length < 0 && read_errno == ESRCH) {
+    if (length < 0 && read_errno == ESRCH && !ThreadMayExist(pid, tid)) {
       result.lookup = ThreadStat::Lookup::kNoSuchThread;
     }
     return result;

@@ -28,7 +28,8 @@
 // word FUTEX_OWNER_DIED (RobustMutex::MarkOwnerDead), under the conditions
 // each caller states.
 //
-// Cost: one open/read/close of a /proc file (a few microseconds), no
+// Cost: one open/read/close of a /proc file (a few microseconds; plus one
+// tgkill when the file is missing), no
 // allocation. Never on the hot path (Send, Read, LatestQueueIndex): setup,
 // recovery, MakeWatcher, and the first Wakeup after a watcher registers.
 // Thread-safe; async-signal-unsafe only because of snprintf.
@@ -48,7 +49,9 @@ namespace internal {
 struct ThreadStat {
   enum class Lookup {
     kFound,         // start_time_ticks and zombie are set.
-    kNoSuchThread,  // No thread <tid> in process <pid> (ENOENT, ESRCH).
+    kNoSuchThread,  // No thread <tid> in process <pid>: /proc has no file
+                    // and tgkill(pid, tid, 0) says ESRCH (so hidepid=2,
+                    // which hides live threads, is not mistaken for death).
     kUnreadable,    // /proc missing, unparsable, or another error.
   };
   Lookup lookup = Lookup::kUnreadable;

@@ -45,6 +45,8 @@ inline constexpr uint32_t kLayoutVersion = 3;
 // Value of RegionHeader::initialized once the region is ready. Not just 1, so
 // that a foreign file is unlikely to look initialised.
 inline constexpr uint32_t kInitializedValue = 0x1d1e1a11u;
+// Value of RegionHeader::initializing while InitializeRegion runs.
+inline constexpr uint32_t kInitializingValue = 0x1a1e1d1bu;
 
 // The configuration as stored in the region (fixed-width fields).
 struct StoredConfig {
@@ -88,11 +90,17 @@ struct RegionHeader {
   // behind after unlocking: only meaningful while the word names its tid).
   OwnerRecord setup_lock_owner;
 
-  // Written once, under setup_lock, before `initialized`; read-only after.
-  // A zero-filled region (fresh file) has all of these zero.
+  // Written once, under setup_lock, before `initialized`; read-only after
+  // (except `initializing`, see there). A zero-filled region (fresh file)
+  // has all of these zero.
   alignas(kCacheLineBytes) uint64_t magic;
   uint32_t layout_version;
-  uint32_t reserved0;
+  // kInitializingValue from InitializeRegion's first store until just after
+  // `initialized` is set, then 0. Found set in a region that is not
+  // initialised, by a taker of setup_lock whose previous holder died: that
+  // initialiser died mid-way, and only then is the region initialised again
+  // (anything else half-initialised is a scribbled live channel).
+  uint32_t initializing;
   uint64_t total_size_bytes;
   StoredConfig config;
   // 0 until the region is fully initialised, then kInitializedValue (release
