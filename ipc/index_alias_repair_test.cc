@@ -105,9 +105,9 @@ TEST(IndexAliasRepairTest, StalePublishWedgesSendsUntilMakeSenderRepairs) {
   for (uint32_t back = 0; back < config.queue_size; ++back) {
     MessageInfo info;
     uint64_t payload = 0;
-    EXPECT_EQ(queue.Read(latest.DecrementBy(back), &info, &payload,
-                         sizeof(payload)),
-              ReadResult::kGood)
+    EXPECT_EQ(
+        queue.Read(latest.DecrementBy(back), &info, &payload, sizeof(payload)),
+        ReadResult::kGood)
         << back;
   }
 }

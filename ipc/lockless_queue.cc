@@ -159,8 +159,7 @@ absl::StatusOr<RegionView> AttachRegion(void* memory, size_t size_bytes,
       const bool fresh = RacyHeaderLoad(&header->layout_version) == 0;
       const bool initialiser_died =
           lock->previous_holder_died() &&
-          RacyHeaderLoad(&header->initializing) ==
-              internal::kInitializingValue;
+          RacyHeaderLoad(&header->initializing) == internal::kInitializingValue;
       if (!fresh && !initialiser_died) {
         lock->RestorePreviousRecord();  // Leave the file as we found it.
         return ScribbledInitializedError(now_initialized);
@@ -896,9 +895,8 @@ int WakeUpper::Wakeup(int current_priority, WakeupReport* report) {
       verification.word = word;
       verification.record = record;
       verification.liveness =
-          record.pid == pid
-              ? internal::JudgeOwner(tid, record, pid_namespace_)
-              : internal::OwnerLiveness::kUnknown;
+          record.pid == pid ? internal::JudgeOwner(tid, record, pid_namespace_)
+                            : internal::OwnerLiveness::kUnknown;
     }
     if (verification.liveness != internal::OwnerLiveness::kAlive) {
       ++counts.unverified;

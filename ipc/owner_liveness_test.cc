@@ -17,8 +17,8 @@
 #include <thread>
 #include <vector>
 
-#include "gtest/gtest.h"
 #include "absl/strings/str_format.h"
+#include "gtest/gtest.h"
 #include "ipc/lockless_queue.h"
 #include "ipc/shm_channel.h"
 #include "testing/queue_memory.h"
@@ -39,14 +39,12 @@ QueueConfig OneOfEach() {
   return config;
 }
 
-pid_t Gettid() { return static_cast<pid_t>(syscall(SYS_gettid)); }
-
 // What the kernel would walk at this thread's death: nothing from now on.
 // (The kernel accepts only len == sizeof(struct robust_list_head) even for
 // a null head; set_robust_list(NULL, 0) fails with EINVAL.)
 void UnregisterRobustList() {
-  const long result = syscall(SYS_set_robust_list, nullptr,
-                              sizeof(struct robust_list_head));
+  const long result =
+      syscall(SYS_set_robust_list, nullptr, sizeof(struct robust_list_head));
   if (result != 0) {
     std::perror("set_robust_list");
     _exit(3);
@@ -119,7 +117,8 @@ TEST(OwnerLivenessTest, SenderWhoseRobustListWasUnregisteredIsRecovered) {
     if (!sender.ok()) return false;
     const char payload[] = "from the child";
     if (sender->Send(payload, sizeof(payload)) != SendResult::kOk) return false;
-    new Sender(*std::move(sender));  // Never released: the child "dies" holding it.
+    // Never released: the child "dies" holding it.
+    new Sender(*std::move(sender));
     return true;
   });
   ExpectUnmarked(queue.region().sender(0)->ownership);
@@ -176,8 +175,8 @@ TEST(OwnerLivenessTest, SetupLockWhoseHolderDiedUnmarkedIsTakenOver) {
   });
   ExpectUnmarked(queue.region().header()->setup_lock);
 
-  absl::StatusOr<Sender> sender =
-      queue.MakeSender(std::chrono::steady_clock::now() + std::chrono::seconds(1));
+  absl::StatusOr<Sender> sender = queue.MakeSender(
+      std::chrono::steady_clock::now() + std::chrono::seconds(1));
   ASSERT_TRUE(sender.ok()) << sender.status();
   EXPECT_EQ(OwnerTid(queue.region().header()->setup_lock.RawOwnerWord()), 0);
 }
@@ -339,7 +338,8 @@ TEST(OwnerLivenessTest, SetupLockHeldForeverIsReportedAndRegionUntouched) {
       absl::StrFormat("pid %d tid %d (alive)", getpid(),
                       OwnerTid(header->setup_lock.RawOwnerWord()));
 
-  const auto soon = std::chrono::steady_clock::now() + std::chrono::milliseconds(50);
+  const auto soon =
+      std::chrono::steady_clock::now() + std::chrono::milliseconds(50);
   absl::StatusOr<Sender> sender = queue.MakeSender(soon);
   EXPECT_EQ(sender.status().code(), absl::StatusCode::kDeadlineExceeded);
   EXPECT_NE(std::string(sender.status().message()).find(holder_names),

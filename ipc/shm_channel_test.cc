@@ -11,15 +11,15 @@
 #include <unistd.h>
 
 #include <algorithm>
-#include <thread>
-#include <optional>
 #include <atomic>
 #include <cstring>
 #include <fstream>
 #include <future>
+#include <optional>
 #include <random>
 #include <sstream>
 #include <string>
+#include <thread>
 #include <type_traits>
 #include <vector>
 
@@ -718,7 +718,8 @@ TEST_F(ChannelNameTest, ScribbledInitializedWordIsReportedFileUntouched) {
     SCOPED_TRACE(scribble);
     unlink(path_.c_str());
     {
-      absl::StatusOr<Channel> channel = Channel::OpenOrCreate(name_, TestConfig());
+      absl::StatusOr<Channel> channel =
+          Channel::OpenOrCreate(name_, TestConfig());
       ASSERT_TRUE(channel.ok()) << channel.status();
       absl::StatusOr<Sender> sender = channel->queue().MakeSender();
       ASSERT_TRUE(sender.ok());
@@ -769,9 +770,8 @@ TEST_F(ChannelNameTest, SetupLockHeldForeverIsReportedFileUntouched) {
       Channel::OpenOrCreate(name_, TestConfig(), options);
   EXPECT_EQ(opener.status().code(), absl::StatusCode::kDeadlineExceeded)
       << opener.status();
-  const std::string names_holder =
-      "pid " + std::to_string(getpid()) + " tid " + std::to_string(holder_tid) +
-      " (alive)";
+  const std::string names_holder = "pid " + std::to_string(getpid()) + " tid " +
+                                   std::to_string(holder_tid) + " (alive)";
   EXPECT_NE(std::string(opener.status().message()).find(names_holder),
             std::string::npos)
       << opener.status();

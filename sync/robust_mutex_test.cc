@@ -188,9 +188,9 @@ TEST(RobustMutexTest, MarkOwnerDeadStandsInForTheKernel) {
   RobustMutex mutex{};
   std::thread owner([&] {
     ASSERT_EQ(mutex.Lock(), LockResult::kAcquired);
-    ASSERT_EQ(internal::SysSetRobustList(nullptr,
-                                         sizeof(struct robust_list_head)),
-              0);
+    ASSERT_EQ(
+        internal::SysSetRobustList(nullptr, sizeof(struct robust_list_head)),
+        0);
   });
   owner.join();
   const uint32_t stale = mutex.RawOwnerWord();

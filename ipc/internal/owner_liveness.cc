@@ -149,8 +149,7 @@ OwnerIdentity LoadOwnerRecord(const OwnerRecord& record) {
   // that began meanwhile (tid := 0 first) is seen and the snapshot dropped.
   std::atomic_thread_fence(std::memory_order_acquire);
   // relaxed: ordered by the fence above.
-  identity.tid =
-      record.tid.load(std::memory_order_relaxed) == tid ? tid : 0;
+  identity.tid = record.tid.load(std::memory_order_relaxed) == tid ? tid : 0;
   return identity;
 }
 
@@ -161,8 +160,7 @@ void StoreOwnerRecord(OwnerRecord& record, const OwnerIdentity& identity) {
   std::atomic_thread_fence(std::memory_order_release);
   // relaxed: published by the release store of tid below.
   record.pid.store(identity.pid, std::memory_order_relaxed);
-  record.pid_namespace.store(identity.pid_namespace,
-                             std::memory_order_relaxed);
+  record.pid_namespace.store(identity.pid_namespace, std::memory_order_relaxed);
   record.start_time_ticks.store(identity.start_time_ticks,
                                 std::memory_order_relaxed);
   // release: pairs with the acquire load of tid in LoadOwnerRecord.
