@@ -428,7 +428,8 @@ class LocklessQueue {
 
   // Registers the calling thread to wait for messages with Waiter::Wait.
   // ResourceExhausted when watcher slots 0..63 are all in use by live
-  // threads. Not RT-safe (takes the setup lock). Both this and MakeWatcher
+  // threads; reclaims slots whose owner died unmarked, and waits for the
+  // setup lock, as MakeWatcher. Not RT-safe (takes the setup lock). Both this and MakeWatcher
   // first clear the waiter bits of slots whose owner died.
   //
   // Pid namespaces: the channel's robust mutexes hold thread ids as their

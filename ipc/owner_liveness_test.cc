@@ -20,6 +20,7 @@
 #include "absl/strings/str_format.h"
 #include "gtest/gtest.h"
 #include "ipc/lockless_queue.h"
+#include "ipc/queue_printer.h"
 #include "ipc/shm_channel.h"
 #include "testing/queue_memory.h"
 
@@ -310,6 +311,40 @@ TEST(OwnerLivenessTest, LiveWatcherIsSignalled) {
   EXPECT_EQ(report.signalled, 1);
   EXPECT_TRUE(live.JoinAndReportWakeup());
   slot->ownership.futex.store(0);
+}
+
+// The dump shows, under each owned slot, what setup would conclude about its
+// owner from the record.
+TEST(OwnerLivenessTest, PrinterShowsOwnerRecords) {
+  QueueMemory region(OneOfEach());
+  LocklessQueue queue =
+      *LocklessQueue::Attach(region.data(), region.size_bytes(), OneOfEach());
+  absl::StatusOr<Sender> mine = queue.MakeSender();
+  ASSERT_TRUE(mine.ok());
+  LiveThread live;
+  internal::WatcherSlot* const slot = queue.region().watcher(0);
+  internal::StoreOwnerRecord(slot->owner, ReusedTidRecord(live.identity));
+  slot->ownership.futex.store(static_cast<uint32_t>(live.identity.tid));
+
+  std::string dump;
+  ASSERT_TRUE(
+      PrintRegion(region.data(), region.size_bytes(), PrintOptions(), &dump)
+          .ok());
+  const OwnerIdentity me = internal::CurrentOwnerIdentity();
+  EXPECT_NE(dump.find(absl::StrFormat(
+                "owner record: pid %d tid %d started at tick %u: alive",
+                me.pid, me.tid, me.start_time_ticks)),
+            std::string::npos)
+      << dump;
+  EXPECT_NE(dump.find(absl::StrFormat(
+                "owner record: pid %d tid %d started at tick %u: tid reused "
+                "by another thread",
+                live.identity.pid, live.identity.tid,
+                live.identity.start_time_ticks - 1)),
+            std::string::npos)
+      << dump;
+  slot->ownership.futex.store(0);
+  live.JoinAndReportWakeup();
 }
 
 std::vector<unsigned char> Bytes(const QueueMemory& region) {

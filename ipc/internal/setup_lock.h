@@ -33,6 +33,14 @@
 // debugger; slots have no such window (they are only claimed and marked
 // under the setup lock).
 //
+// Not covered: a holder that dies unmarked between taking the lock and
+// recording itself (a few instructions in Acquire) leaves a word whose tid
+// no record describes. Its liveness cannot be proven (the tid may belong to
+// another pid namespace), so it is never taken over: every setup call then
+// ends in DeadlineExceeded ("has not recorded its process") until the file
+// is recreated. The kernel's robust-list mark covers this window whenever
+// the list is intact.
+//
 // Thread-safety: Acquire may be called concurrently from any thread or
 // process. A SetupLock is move-only and must be destroyed (unlocks) on the
 // thread that acquired it. Not RT-safe: sleeps, reads /proc.
