@@ -12,8 +12,11 @@
 
 #include "absl/strings/str_format.h"
 #include "index/internal/check.h"
+#include "ipc/internal/alias_repair.h"
+#include "ipc/internal/owner_liveness.h"
 #include "ipc/internal/racy_copy.h"
 #include "ipc/internal/sender_recovery.h"
+#include "ipc/internal/setup_lock.h"
 #include "ipc/internal/thread_signal.h"
 #include "sync/futex.h"
 #include "sync/robust_mutex.h"
@@ -26,16 +29,6 @@ using internal::RegionHeader;
 using internal::RegionView;
 using internal::SenderSlot;
 using internal::WatcherSlot;
-
-// The setup lock could not be taken. FUTEX_LOCK_PI fails this way (ESRCH)
-// when the lock is contended and its owner's tid means nothing in our pid
-// namespace, or when the word is corrupt.
-absl::Status SetupLockError() {
-  return absl::InternalError(
-      "could not take the region's setup lock: its word is corrupt, or it is "
-      "held by a thread in another pid namespace (contended setup across pid "
-      "namespaces is not supported; serialise it)");
-}
 
 namespace {
 
@@ -50,27 +43,16 @@ void FillInfo(int64_t monotonic_ns, int64_t realtime_ns, QueueIndex index,
   info->length = length;
 }
 
-// Holds the region's setup lock for a scope. The result of Lock() tells
-// whether the previous holder died; every path that takes the lock repairs
-// what it protects regardless (initialisation is re-checked, dead senders
-// recovered), so the result only matters for kError.
-class SetupLockGuard {
- public:
-  explicit SetupLockGuard(RegionHeader* header) : header_(header) {
-    result_ = header_->setup_lock.Lock();
-  }
-  ~SetupLockGuard() {
-    if (ok()) header_->setup_lock.Unlock();
-  }
-  SetupLockGuard(const SetupLockGuard&) = delete;
-  SetupLockGuard& operator=(const SetupLockGuard&) = delete;
+using Clock = std::chrono::steady_clock;
 
-  bool ok() const { return result_ != LockResult::kError; }
-
- private:
-  RegionHeader* header_;
-  LockResult result_;
-};
+absl::Status ScribbledInitializedError(uint32_t initialized) {
+  return absl::DataLossError(absl::StrFormat(
+      "region's initialized word is 0x%08x although its header was written "
+      "and no initialiser died mid-way: the channel file is corrupted (not "
+      "re-initialising it, which would wipe a live channel); remove and "
+      "recreate it",
+      initialized));
+}
 
 // Reads a header field written once under the setup lock, possibly while the
 // initialiser is still writing it (before `initialized` is set).
@@ -131,15 +113,17 @@ absl::StatusOr<internal::Layout> LayoutFitting(size_t size_bytes,
 // Validates, initialises if needed, and returns a view of the region.
 absl::StatusOr<RegionView> AttachRegion(void* memory, size_t size_bytes,
                                         const QueueConfig& config,
-                                        uint32_t first_queue_index) {
+                                        uint32_t first_queue_index,
+                                        Clock::time_point setup_deadline) {
   absl::StatusOr<internal::Layout> layout = LayoutFitting(size_bytes, config);
   if (!layout.ok()) return layout.status();
   const RegionView region(memory, *layout);
   RegionHeader* const header = region.header();
 
   // acquire: pairs with the release store at the end of InitializeRegion.
-  if (header->initialized.load(std::memory_order_acquire) !=
-      internal::kInitializedValue) {
+  const uint32_t initialized =
+      header->initialized.load(std::memory_order_acquire);
+  if (initialized != internal::kInitializedValue) {
     // Never take the lock in a region that is somebody else's file: its
     // "lock word" could name any thread.
     const uint64_t magic = RacyHeaderLoad(&header->magic);
@@ -147,14 +131,32 @@ absl::StatusOr<RegionView> AttachRegion(void* memory, size_t size_bytes,
       return absl::FailedPreconditionError(
           "region does not hold a lockless queue (bad magic)");
     }
-    SetupLockGuard lock(header);
-    if (!lock.ok()) {
-      return SetupLockError();
-    }
+    // InitializeRegion only ever stores 0 (fresh) or the final value.
+    if (initialized != 0) return ScribbledInitializedError(initialized);
+    absl::StatusOr<internal::SetupLock> lock =
+        internal::SetupLock::Acquire(header, setup_deadline);
+    if (!lock.ok()) return lock.status();
     // relaxed: under the setup lock, which orders us after any previous
     // initialiser.
-    if (header->initialized.load(std::memory_order_relaxed) !=
-        internal::kInitializedValue) {
+    const uint32_t now_initialized =
+        header->initialized.load(std::memory_order_relaxed);
+    if (now_initialized != internal::kInitializedValue) {
+      // Initialise only a fresh region (no layout version: InitializeRegion
+      // writes the header at its very end, just before `initialized`; a
+      // channel file's creator stamps only the magic) or one whose
+      // initialiser died mid-way (it marked `initializing` first, and the
+      // lock says its holder died). Anything else that looks
+      // half-initialised is a live or finished channel whose word was
+      // scribbled: re-initialising would wipe the ring under running
+      // senders.
+      const bool fresh = RacyHeaderLoad(&header->layout_version) == 0;
+      const bool initialiser_died =
+          lock->previous_holder_died() &&
+          RacyHeaderLoad(&header->initializing) == internal::kInitializingValue;
+      if (!fresh && !initialiser_died) {
+        lock->RestorePreviousRecord();  // Leave the file as we found it.
+        return ScribbledInitializedError(now_initialized);
+      }
       internal::InitializeRegion(region, first_queue_index);
     }
   }
@@ -198,11 +200,12 @@ int WakeupSignal() { return SIGRTMIN + 2; }
 
 // ---------------------------------------------------------------- Attach
 
-absl::StatusOr<LocklessQueue> LocklessQueue::Attach(void* memory,
-                                                    size_t size_bytes,
-                                                    const QueueConfig& config) {
+absl::StatusOr<LocklessQueue> LocklessQueue::Attach(
+    void* memory, size_t size_bytes, const QueueConfig& config,
+    std::optional<std::chrono::steady_clock::time_point> setup_deadline) {
   absl::StatusOr<RegionView> region =
-      AttachRegion(memory, size_bytes, config, /*first_queue_index=*/0);
+      AttachRegion(memory, size_bytes, config, /*first_queue_index=*/0,
+                   internal::SetupDeadline(setup_deadline));
   if (!region.ok()) return region.status();
   return LocklessQueue(*region);
 }
@@ -243,7 +246,8 @@ absl::StatusOr<LocklessQueue> AttachStartingAtForTest(
     return absl::InvalidArgumentError("first_queue_index past the wrap point");
   }
   absl::StatusOr<RegionView> region =
-      AttachRegion(memory, size_bytes, config, first_queue_index);
+      AttachRegion(memory, size_bytes, config, first_queue_index,
+                   internal::SetupDeadline(std::nullopt));
   if (!region.ok()) return region.status();
   return LocklessQueue(*region);
 }
@@ -263,10 +267,21 @@ constexpr std::chrono::milliseconds kPatientRecovery{200};
 
 }  // namespace
 
-absl::StatusOr<Sender> LocklessQueue::MakeSender() const {
-  SetupLockGuard lock(region_.header());
-  if (!lock.ok()) {
-    return SetupLockError();
+absl::StatusOr<Sender> LocklessQueue::MakeSender(
+    std::optional<std::chrono::steady_clock::time_point> setup_deadline) const {
+  absl::StatusOr<internal::SetupLock> lock = internal::SetupLock::Acquire(
+      region_.header(), internal::SetupDeadline(setup_deadline));
+  if (!lock.ok()) return lock.status();
+  // Senders that died without the kernel marking them (owner_liveness.h)
+  // are marked now, exactly as the kernel would have, so recovery treats
+  // them like any dead sender. Under the setup lock, which every claim of a
+  // slot holds too: no live owner can appear in a word between the proof
+  // and the mark.
+  const uint64_t pid_namespace = internal::PidNamespaceId();
+  for (uint32_t s = 0; s < config().num_senders; ++s) {
+    SenderSlot* const slot = region_.sender(s);
+    (void)internal::MarkOwnerDeadIfStale(slot->ownership, slot->owner,
+                                         pid_namespace);
   }
   int pending = 0;
   for (const std::chrono::milliseconds patience :
@@ -276,6 +291,9 @@ absl::StatusOr<Sender> LocklessQueue::MakeSender() const {
             region_, std::chrono::steady_clock::now() + patience);
     if (!report.ok()) return report.status();
     pending = report->pending;
+    // A stale publish with 16-bit entries wedges every sender of its slot
+    // (alias_repair.h); undo that before handing out a sender.
+    (void)internal::RepairAliasedPublishes(region_);
     absl::StatusOr<std::optional<Sender>> sender = ClaimSenderSlot();
     if (!sender.ok()) return sender.status();
     if (sender->has_value()) return **std::move(sender);
@@ -303,6 +321,12 @@ absl::StatusOr<std::optional<Sender>> LocklessQueue::ClaimSenderSlot() const {
           "free sender slot %u holds scratch %s: the channel is corrupted", s,
           scratch.DebugString()));
     }
+    // Record who we are before our tid appears in the word (the lock's
+    // compare-and-exchange is a release): under the setup lock nobody else
+    // writes the record, and a death before the lock leaves a free or dead
+    // slot whose record nobody trusts (it names another tid than its word).
+    internal::StoreOwnerRecord(region_.sender(s)->owner,
+                               internal::CurrentOwnerIdentity());
     // Slots are only claimed under the setup lock, so this succeeds unless
     // the slot's word is corrupt. A dead slot is taken over by the kernel
     // (kOwnerDied), which clears the mark.
@@ -640,6 +664,15 @@ absl::StatusOr<uint32_t> LocklessQueue::ClaimWatcherSlot(
     uint32_t kind, int priority, uint32_t limit) const {
   RegionHeader* const header = region_.header();
   const uint32_t end = std::min(limit, config().num_watchers);
+  // Mark watchers that died without the kernel marking them, as MakeSender
+  // does for senders (same argument: we hold the setup lock, and every claim
+  // does).
+  const uint64_t pid_namespace = internal::PidNamespaceId();
+  for (uint32_t w = 0; w < config().num_watchers; ++w) {
+    WatcherSlot* const slot = region_.watcher(w);
+    (void)internal::MarkOwnerDeadIfStale(slot->ownership, slot->owner,
+                                         pid_namespace);
+  }
   // Clear the waiter bits that threads left set when they died inside
   // Waiter::Wait. Under the setup lock a free or dead slot cannot gain an
   // owner, so its bit cannot belong to a live waiter.
@@ -669,7 +702,7 @@ absl::StatusOr<uint32_t> LocklessQueue::ClaimWatcherSlot(
       0) {
     header->waiter_bits.fetch_and(valid_bits, std::memory_order_relaxed);
   }
-  const uint64_t pid_namespace = internal::PidNamespaceId();
+  const internal::OwnerIdentity me = internal::CurrentOwnerIdentity();
   for (uint32_t w = 0; w < end; ++w) {
     WatcherSlot* const slot = region_.watcher(w);
     const uint32_t word = slot->ownership.RawOwnerWord();
@@ -686,6 +719,7 @@ absl::StatusOr<uint32_t> LocklessQueue::ClaimWatcherSlot(
     slot->pid_namespace.store(pid_namespace, std::memory_order_relaxed);
     slot->kind.store(kind, std::memory_order_relaxed);
     slot->pending.store(0, std::memory_order_relaxed);
+    internal::StoreOwnerRecord(slot->owner, me);
     std::atomic_thread_fence(std::memory_order_release);
     const LockResult result = slot->ownership.Lock();
     if (result == LockResult::kError) continue;
@@ -714,8 +748,9 @@ absl::StatusOr<Watcher> LocklessQueue::MakeWatcher(int priority) const {
   // Before registering: from now on a wake-up may arrive at any time, and an
   // unblocked one must not kill the process.
   internal::IgnoreSignalIfDefault(WakeupSignal());
-  SetupLockGuard lock(region_.header());
-  if (!lock.ok()) return SetupLockError();
+  absl::StatusOr<internal::SetupLock> lock = internal::SetupLock::Acquire(
+      region_.header(), internal::SetupDeadline(std::nullopt));
+  if (!lock.ok()) return lock.status();
   absl::StatusOr<uint32_t> slot = ClaimWatcherSlot(
       internal::kSignalWatcher, priority, config().num_watchers);
   if (!slot.ok()) return slot.status();
@@ -723,8 +758,9 @@ absl::StatusOr<Watcher> LocklessQueue::MakeWatcher(int priority) const {
 }
 
 absl::StatusOr<Waiter> LocklessQueue::MakeWaiter() const {
-  SetupLockGuard lock(region_.header());
-  if (!lock.ok()) return SetupLockError();
+  absl::StatusOr<internal::SetupLock> lock = internal::SetupLock::Acquire(
+      region_.header(), internal::SetupDeadline(std::nullopt));
+  if (!lock.ok()) return lock.status();
   absl::StatusOr<uint32_t> slot =
       ClaimWatcherSlot(internal::kFutexWaiter, /*priority=*/0, /*limit=*/64);
   if (!slot.ok()) return slot.status();
@@ -850,6 +886,7 @@ WakeUpper::WakeUpper(const LocklessQueue& queue)
       uid_(getuid()),
       pid_namespace_(internal::PidNamespaceId()) {
   targets_.reserve(region_.config().num_watchers);
+  verified_.resize(region_.config().num_watchers);
 }
 
 namespace {
@@ -887,6 +924,8 @@ int WakeUpper::Wakeup(int current_priority, WakeupReport* report) {
     const uint64_t pid_namespace =
         slot->pid_namespace.load(std::memory_order_relaxed);
     const uint32_t kind = slot->kind.load(std::memory_order_relaxed);
+    const internal::OwnerIdentity record =
+        internal::LoadOwnerRecord(slot->owner);
     // acquire fence: keeps the loads above before the re-check, so a slot
     // reused while we read it (owner word changed) is discarded.
     std::atomic_thread_fence(std::memory_order_acquire);
@@ -894,6 +933,24 @@ int WakeUpper::Wakeup(int current_priority, WakeupReport* report) {
     if (kind != internal::kSignalWatcher) continue;  // Send wakes waiters.
     if (pid_namespace == 0 || pid_namespace != pid_namespace_) {
       ++counts.other_namespace;  // Its tid would name another thread here.
+      continue;
+    }
+    // Signal only a thread verified, since it registered, to be the one
+    // that registered: the kernel may not have marked a dead watcher, and
+    // its tid may name another thread by now. One /proc read per
+    // registration (owner word and record), cached for later Wakeups.
+    Verification& verification = verified_[w];
+    if (verification.word != word || verification.record.tid != record.tid ||
+        verification.record.pid != record.pid ||
+        verification.record.start_time_ticks != record.start_time_ticks) {
+      verification.word = word;
+      verification.record = record;
+      verification.liveness =
+          record.pid == pid ? internal::JudgeOwner(tid, record, pid_namespace_)
+                            : internal::OwnerLiveness::kUnknown;
+    }
+    if (verification.liveness != internal::OwnerLiveness::kAlive) {
+      ++counts.unverified;
       continue;
     }
     targets_.push_back(Target{pid, tid, priority, w, word});

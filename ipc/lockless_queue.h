@@ -68,6 +68,7 @@
 #include "index/queue_index.h"
 #include "ipc/internal/fast_modulo.h"
 #include "ipc/internal/held_lock.h"
+#include "ipc/internal/owner_liveness.h"
 #include "ipc/internal/queue_layout.h"
 #include "ipc/internal/send_clock.h"
 #include "ipc/queue_config.h"
@@ -302,6 +303,12 @@ struct WakeupReport {
                             // means nothing here, so it was not signalled.
                             // Use a Waiter to reach it.
   int gone = 0;             // Exited or not ours to signal (ESRCH, EPERM).
+  int unverified = 0;       // Its owner word names a thread that is not the
+                            // one that registered (it died unmarked; its tid
+                            // is gone or reused) or that cannot be verified
+                            // (no /proc, a record that is not its owner's):
+                            // not signalled. The next MakeWatcher frees the
+                            // slot of a dead one.
 };
 
 // Wakes registered watchers. Holds preallocated scratch so Wakeup does not
@@ -321,9 +328,20 @@ class WakeUpper {
   // and restored afterwards. Returns how many watchers are now due to wake
   // (signalled now or already pending); `report`, if given, says what
   // happened to each. Watchers in another pid namespace are never signalled
-  // by number (report->other_namespace). Not RT-bounded: one syscall per
-  // watcher signalled (plus a few to read, set and restore the priority
-  // when boosting); allocates nothing. Waiters are woken by Send itself.
+  // by number (report->other_namespace). A watcher is signalled only after
+  // this WakeUpper has verified, once per registration, that the thread its
+  // slot names is the thread that registered (its start time in /proc, see
+  // ipc/internal/owner_liveness.h; report->unverified otherwise), so a dead
+  // watcher the kernel did not mark, whose tid was reused, is not signalled.
+  // Residual risk: a watcher verified alive that later dies unmarked, whose
+  // tid is then reused by a thread of the same thread group (its own
+  // process, or a process that reused its pid), is signalled until the next
+  // MakeWatcher frees its slot; the signal is an ignored, blocked-or-
+  // discarded SIGRTMIN+2 (Watcher). Not RT-bounded: one syscall per
+  // watcher signalled, plus three (open/read/close of a /proc file, a few
+  // microseconds) the first time each registration is seen, plus a few to
+  // read, set and restore the priority when boosting; allocates nothing.
+  // Waiters are woken by Send itself.
   int Wakeup(int current_priority, WakeupReport* report = nullptr);
 
  private:
@@ -339,6 +357,13 @@ class WakeUpper {
   uid_t uid_;
   uint64_t pid_namespace_;
   std::vector<Target> targets_;
+  // Per watcher slot: the registration last verified, and the verdict.
+  struct Verification {
+    uint32_t word = 0;
+    internal::OwnerIdentity record{};
+    internal::OwnerLiveness liveness = internal::OwnerLiveness::kUnknown;
+  };
+  std::vector<Verification> verified_;
 };
 
 // The real-time signal used for wake-ups (SIGRTMIN + 2). See Watcher for
@@ -358,8 +383,18 @@ class LocklessQueue {
   // FailedPrecondition if the region's size, magic, layout version or
   // configuration does not match (the region is left untouched). Blocks on the
   // setup lock only when the region is not yet initialised. Not RT-safe.
-  static absl::StatusOr<LocklessQueue> Attach(void* memory, size_t size_bytes,
-                                              const QueueConfig& config);
+  //
+  // The setup lock is waited for until `setup_deadline` (default: now +
+  // internal::kDefaultSetupLockWait, 10 s, far beyond any live holder's
+  // setup work: see ipc/internal/setup_lock.h); then DeadlineExceeded names
+  // its holder (pid, tid, alive). A holder that died without the kernel
+  // marking it is taken over. A region that carries our magic but whose
+  // `initialized` word is neither 0 nor set, or is 0 although no
+  // initialiser died, is never re-initialised: DataLoss, region untouched.
+  static absl::StatusOr<LocklessQueue> Attach(
+      void* memory, size_t size_bytes, const QueueConfig& config,
+      std::optional<std::chrono::steady_clock::time_point> setup_deadline =
+          std::nullopt);
 
   // Attaches to an initialised region without writing anything: no
   // initialisation, no lock. For readers that map the region PROT_READ
@@ -384,18 +419,29 @@ class LocklessQueue {
   // DataLoss only if the region holds a state no sequence of sends and deaths
   // produces (corruption). Bounded: ~2 ms of recovery when another slot is
   // free, up to ~200 ms when none is. Not RT-safe (takes the setup lock).
-  absl::StatusOr<Sender> MakeSender() const;
+  // Senders whose thread died without the kernel marking it (robust list
+  // lost, OOM reaping) or whose tid now names another thread are recovered
+  // like any dead sender (ipc/internal/owner_liveness.h; one /proc read per
+  // live-looking slot). The setup lock is waited for until `setup_deadline`,
+  // as in Attach: DeadlineExceeded names its holder.
+  absl::StatusOr<Sender> MakeSender(
+      std::optional<std::chrono::steady_clock::time_point> setup_deadline =
+          std::nullopt) const;
 
   // Registers the calling thread for signal wake-ups at SCHED_FIFO
   // `priority` (0 for a non-real-time thread), and makes WakeupSignal()
   // ignored process-wide if it had its default disposition (see Watcher).
   // ResourceExhausted when all watcher slots are in use by live threads.
-  // Not RT-safe (takes the setup lock).
+  // Slots of watchers that died unmarked or whose tid was reused are
+  // reclaimed (as MakeSender). Waits for the setup lock up to
+  // internal::kDefaultSetupLockWait (DeadlineExceeded). Not RT-safe (takes
+  // the setup lock).
   absl::StatusOr<Watcher> MakeWatcher(int priority) const;
 
   // Registers the calling thread to wait for messages with Waiter::Wait.
   // ResourceExhausted when watcher slots 0..63 are all in use by live
-  // threads. Not RT-safe (takes the setup lock). Both this and MakeWatcher
+  // threads; reclaims slots whose owner died unmarked, and waits for the
+  // setup lock, as MakeWatcher. Not RT-safe (takes the setup lock). Both this and MakeWatcher
   // first clear the waiter bits of slots whose owner died.
   //
   // Pid namespaces: the channel's robust mutexes hold thread ids as their
@@ -404,10 +450,11 @@ class LocklessQueue {
   // across namespaces; a *contended* setup lock (two processes in different
   // pid namespaces calling MakeSender / MakeWatcher / MakeWaiter at the same
   // moment) makes the kernel look the owner's tid up in the caller's
-  // namespace: usually no such thread (ESRCH), and the call returns an
-  // InternalError that says so; if the number names another thread there,
-  // the wait is priority-boosting the wrong thread. Serialise channel setup
-  // across namespaces (e.g. create senders and watchers at startup).
+  // namespace, which it cannot: the caller waits for the lock (polling)
+  // until its deadline and then gets DeadlineExceeded naming the holder
+  // (alive unknown); a holder from another namespace is never taken over.
+  // Serialise channel setup across namespaces (e.g. create senders and
+  // watchers at startup).
   absl::StatusOr<Waiter> MakeWaiter() const;
 
   // Reads the message published at `queue_index`. On kGood, `info` holds its

@@ -11,6 +11,7 @@
 #include "index/atomic_index.h"
 #include "index/index.h"
 #include "index/queue_index.h"
+#include "ipc/internal/owner_liveness.h"
 #include "ipc/internal/printer_format.h"
 #include "ipc/internal/printer_ownership.h"
 #include "ipc/internal/printer_reads.h"
@@ -19,6 +20,24 @@
 #include "sync/robust_mutex.h"
 
 namespace lockless {
+namespace {
+
+// "    owner record: pid P tid T started at tick S: alive" for a word that
+// names an owner: what MakeSender / MakeWatcher / setup would conclude about
+// it when the kernel has not marked it (owner_liveness.h).
+void AppendOwnerRecord(uint32_t word, const internal::OwnerIdentity& record,
+                       std::string* out) {
+  const pid_t tid = OwnerTid(word);
+  if (tid == 0 || OwnerDied(word)) return;
+  absl::StrAppendFormat(
+      out, "    owner record: pid %d tid %d started at tick %u: %s\n",
+      record.pid, record.tid, record.start_time_ticks,
+      internal::OwnerLivenessName(internal::JudgeOwner(
+          tid, record, internal::CurrentOwnerIdentity().pid_namespace)));
+}
+
+}  // namespace
+
 namespace {
 
 using internal::AppendEscaped;
@@ -129,6 +148,7 @@ void Printer::PrintHeader(const SlotsSnapshot& slots, std::string* out) const {
       layout.senders_offset);
   absl::StrAppendFormat(out, "setup lock: %s\n",
                         OwnerText(slots.setup_lock_word));
+  AppendOwnerRecord(slots.setup_lock_word, slots.setup_lock_owner, out);
   const uint32_t next_raw = slots.next_queue_index_raw;
   absl::StrAppendFormat(out, "next_queue_index: %s",
                         QueueIndexText(next_raw, queue_size_));
@@ -282,6 +302,7 @@ void Printer::PrintSenders(const SlotsSnapshot& slots, std::string* out) const {
     const internal::SenderFields& sender = slots.senders[s];
     absl::StrAppendFormat(out, "  sender %u: %s\n", s,
                           OwnerText(sender.owner_word));
+    AppendOwnerRecord(sender.owner_word, sender.owner, out);
     absl::StrAppendFormat(out, "    scratch_index: %s\n",
                           IndexText(sender.scratch));
     absl::StrAppendFormat(out, "    to_replace: %s%s\n",
@@ -301,6 +322,7 @@ void Printer::PrintWatchers(const SlotsSnapshot& slots,
     absl::StrAppendFormat(out, "  watcher %u: %s, pid %d, priority %d\n", w,
                           OwnerText(watcher.owner_word), watcher.pid,
                           watcher.priority);
+    AppendOwnerRecord(watcher.owner_word, watcher.owner, out);
   }
 }
 

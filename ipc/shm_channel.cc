@@ -350,7 +350,7 @@ absl::StatusOr<Channel> Channel::OpenOrCreate(std::string_view name,
   }
   internal::ChannelFile file(opened->path, closer.release(), memory, *size);
   absl::StatusOr<LocklessQueue> queue =
-      LocklessQueue::Attach(memory, *size, config);
+      LocklessQueue::Attach(memory, *size, config, options.setup_deadline);
   if (!queue.ok()) return WithPath(opened->path, queue.status());
   return Channel(std::move(file), *queue, opened->created);
 }

@@ -63,6 +63,8 @@
 
 #include <sys/types.h>
 
+#include <chrono>
+#include <optional>
 #include <string>
 #include <string_view>
 
@@ -91,6 +93,11 @@ struct ChannelOptions {
   absl::Duration creation_timeout = absl::Seconds(5);
   // Absolute path of the channel directory; empty = DefaultChannelDirectory().
   std::string directory;
+  // When OpenOrCreate stops waiting for the region's setup lock (taken only
+  // while the region is not yet initialised): DeadlineExceeded then names
+  // the holder (pid, tid, alive). Unset: now + 10 s (LocklessQueue::Attach).
+  // A holder that died without the kernel marking it is taken over.
+  std::optional<std::chrono::steady_clock::time_point> setup_deadline;
 };
 
 namespace internal {

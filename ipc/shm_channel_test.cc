@@ -11,18 +11,20 @@
 #include <unistd.h>
 
 #include <algorithm>
-#include <thread>
-#include <optional>
 #include <atomic>
 #include <cstring>
 #include <fstream>
+#include <future>
+#include <optional>
 #include <random>
 #include <sstream>
 #include <string>
+#include <thread>
 #include <type_traits>
 #include <vector>
 
 #include "gtest/gtest.h"
+#include "ipc/internal/owner_liveness.h"
 #include "ipc/internal/queue_layout.h"
 #include "sync/futex.h"
 #include "testing/shared_flag.h"
@@ -700,6 +702,83 @@ TEST_F(ChannelNameTest, RemovalRacingWithOpenersNeverRemovesAChannelInUse) {
     }
   }
   EXPECT_GE(removed, kWantedRemovals);
+}
+
+}  // namespace
+}  // namespace lockless
+
+namespace lockless {
+namespace {
+
+// The channel file's `initialized` word scribbled on a channel that was in
+// use: OpenOrCreate reports corruption and leaves the file byte for byte as
+// it was (never re-initialised: that would wipe a live ring).
+TEST_F(ChannelNameTest, ScribbledInitializedWordIsReportedFileUntouched) {
+  for (const uint32_t scribble : {0u, 0x12345678u}) {
+    SCOPED_TRACE(scribble);
+    unlink(path_.c_str());
+    {
+      absl::StatusOr<Channel> channel =
+          Channel::OpenOrCreate(name_, TestConfig());
+      ASSERT_TRUE(channel.ok()) << channel.status();
+      absl::StatusOr<Sender> sender = channel->queue().MakeSender();
+      ASSERT_TRUE(sender.ok());
+      ASSERT_EQ(sender->Send("in use", 6), SendResult::kOk);
+    }
+    const int fd = open(path_.c_str(), O_RDWR);
+    ASSERT_GE(fd, 0);
+    ASSERT_EQ(pwrite(fd, &scribble, sizeof(scribble),
+                     offsetof(internal::RegionHeader, initialized)),
+              static_cast<ssize_t>(sizeof(scribble)));
+    close(fd);
+    const std::string before = FileBytes();
+
+    absl::StatusOr<Channel> again = Channel::OpenOrCreate(name_, TestConfig());
+    EXPECT_EQ(again.status().code(), absl::StatusCode::kDataLoss)
+        << again.status();
+    EXPECT_TRUE(FileBytes() == before) << "the file was modified";
+  }
+}
+
+// A file whose setup lock is held, mid-initialisation, by a live thread that
+// never releases it: OpenOrCreate with a deadline reports the holder (pid,
+// tid, alive) instead of blocking forever, and does not touch the file.
+TEST_F(ChannelNameTest, SetupLockHeldForeverIsReportedFileUntouched) {
+  absl::StatusOr<Channel> creator = Channel::OpenOrCreate(name_, TestConfig());
+  ASSERT_TRUE(creator.ok()) << creator.status();
+  internal::RegionHeader* const header = creator->queue().region().header();
+  // Back to "stamped, not initialised": a creator that is still at it.
+  header->initialized.store(0);
+  header->layout_version = 0;
+  std::promise<pid_t> held;
+  std::promise<void> release;
+  std::thread holder([&] {
+    ASSERT_EQ(header->setup_lock.Lock(), LockResult::kAcquired);
+    internal::StoreOwnerRecord(header->setup_lock_owner,
+                               internal::CurrentOwnerIdentity());
+    held.set_value(static_cast<pid_t>(syscall(SYS_gettid)));
+    release.get_future().wait();
+    header->setup_lock.Unlock();
+  });
+  const pid_t holder_tid = held.get_future().get();
+  const std::string before = FileBytes();
+
+  ChannelOptions options;
+  options.setup_deadline =
+      std::chrono::steady_clock::now() + std::chrono::milliseconds(50);
+  absl::StatusOr<Channel> opener =
+      Channel::OpenOrCreate(name_, TestConfig(), options);
+  EXPECT_EQ(opener.status().code(), absl::StatusCode::kDeadlineExceeded)
+      << opener.status();
+  const std::string names_holder = "pid " + std::to_string(getpid()) + " tid " +
+                                   std::to_string(holder_tid) + " (alive)";
+  EXPECT_NE(std::string(opener.status().message()).find(names_holder),
+            std::string::npos)
+      << opener.status();
+  EXPECT_TRUE(FileBytes() == before) << "the file was modified";
+
+  release.set_value();
+  holder.join();
 }
 
 }  // namespace

@@ -184,6 +184,16 @@ TryLockResult RobustMutex::TryLock() {
   return TryLockResult::kAcquired;
 }
 
+bool RobustMutex::MarkOwnerDead(uint32_t seen) {
+  if (OwnerTid(seen) == 0 || OwnerDied(seen)) return false;
+  const uint32_t marked = (seen & FUTEX_WAITERS) | FUTEX_OWNER_DIED;
+  uint32_t expected = seen;
+  // Acquire: as for a kernel mark, whatever the dead owner wrote before it
+  // died is what the next taker repairs (its stores preceded its death, which
+  // the caller observed through /proc, a system call).
+  return ObservedCas(futex, expected, marked, std::memory_order_acquire);
+}
+
 void RobustMutex::Unlock() {
   const pid_t tid = internal::CurrentTid();
   // Relaxed: only this thread can have stored its own tid.

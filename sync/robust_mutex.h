@@ -102,6 +102,24 @@ struct RobustMutex {
   // with a message (an invariant of the calling code, not a runtime error).
   void Unlock();
 
+  // Does to the word what the kernel does when it finds the mutex on a dead
+  // owner's robust list: if the word still equals `seen` (which names an
+  // owner tid and no FUTEX_OWNER_DIED), replaces it with FUTEX_OWNER_DIED
+  // (keeping FUTEX_WAITERS). Returns whether it did. Afterwards Lock/TryLock
+  // return kOwnerDied to the next taker, exactly as after a kernel mark.
+  //
+  // For owners the kernel did not mark (robust list lost, OOM reaping, tid
+  // reused). The caller must have proven that the thread `seen` names is not
+  // the owner (owner_liveness.h), and must rule out that the word returns to
+  // `seen` with a live owner between its proof and this call (ABA): e.g. by
+  // holding a lock every locker of this mutex holds too. One compare-exchange
+  // (acquire: the taker then repairs what the dead owner left), reported to
+  // the write observers; no syscall. A waiter already blocked in
+  // FUTEX_LOCK_PI behind a reused tid stays blocked until it times out; a
+  // new locker then attaches behind the same kernel state until those have
+  // left, after which the kernel hands the mutex over as marked.
+  bool MarkOwnerDead(uint32_t seen);
+
   // Whether the calling thread owns the mutex. A relaxed read: exact for the
   // owner itself, only a snapshot for others (which always get false). Two
   // loads (the word and a thread-local), no syscall, no call: hot-path safe.

@@ -180,6 +180,34 @@ TEST(RobustMutexTest, ThreadExitingWhileHoldingIsDetected) {
   mutex.Unlock();
 }
 
+// A thread that dies holding the mutex after its robust list was
+// unregistered: the kernel leaves its tid in the word (FUTEX_LOCK_PI would
+// fail with ESRCH). MarkOwnerDead does what the kernel did not, once, and
+// the next taker sees kOwnerDied.
+TEST(RobustMutexTest, MarkOwnerDeadStandsInForTheKernel) {
+  RobustMutex mutex{};
+  std::thread owner([&] {
+    ASSERT_EQ(mutex.Lock(), LockResult::kAcquired);
+    ASSERT_EQ(
+        internal::SysSetRobustList(nullptr, sizeof(struct robust_list_head)),
+        0);
+  });
+  owner.join();
+  const uint32_t stale = mutex.RawOwnerWord();
+  ASSERT_NE(OwnerTid(stale), 0);
+  ASSERT_FALSE(OwnerDied(stale));
+  EXPECT_EQ(mutex.TryLock(), TryLockResult::kBusy);
+
+  EXPECT_FALSE(mutex.MarkOwnerDead(stale + 1));  // Not the word: no change.
+  EXPECT_EQ(mutex.RawOwnerWord(), stale);
+  EXPECT_TRUE(mutex.MarkOwnerDead(stale));
+  EXPECT_EQ(mutex.RawOwnerWord(), static_cast<uint32_t>(FUTEX_OWNER_DIED));
+  EXPECT_FALSE(mutex.MarkOwnerDead(stale));  // A second taker fails.
+  ASSERT_EQ(mutex.TryLock(), TryLockResult::kOwnerDied);
+  mutex.Unlock();
+  EXPECT_EQ(mutex.RawOwnerWord(), 0u);
+}
+
 TEST(RobustMutexTest, TryLockReportsDeadOwner) {
   RobustMutex mutex{};
   std::thread owner([&] { ASSERT_EQ(mutex.Lock(), LockResult::kAcquired); });

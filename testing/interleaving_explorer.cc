@@ -165,6 +165,8 @@ void ExplorerStats::Add(const ExplorerStats& other) {
   steps += other.steps;
   pass_stops += other.pass_stops;
   kills += other.kills;
+  unmarked_kills += other.unmarked_kills;
+  unmarked_words += other.unmarked_words;
   senders_killed_during_recovery += other.senders_killed_during_recovery;
   recoverers_killed += other.recoverers_killed;
   stops += other.stops;
@@ -192,8 +194,8 @@ std::string ExplorerStats::ToString() const {
   return absl::StrFormat(
       "%d schedules (%d with lapping rings), %d stepped writes, %d recovery "
       "pass stops\n"
-      "kills: %d (%d senders during a recovery, %d recoverers); killed "
-      "before: %s\n"
+      "kills: %d (%d senders during a recovery, %d recoverers; %d unmarked, "
+      "%d words); killed before: %s\n"
       "stops: %d (%d resumed at the end, %d killed at the end)\n"
       "recoverers: %d started, %d finished OK; %d faced dead senders, %d a "
       "stopped sender mid-send, %d a dead sender whose slot was lapped; %d "
@@ -201,8 +203,8 @@ std::string ExplorerStats::ToString() const {
       "dead slots whose recovered owner was checked against the truth: %d\n"
       "actors that ran blocked (no stop within the bound): %d",
       schedules, wrapping_schedules, steps, pass_stops, kills,
-      senders_killed_during_recovery, recoverers_killed,
-      absl::StrJoin(kills_by_kind, ", "), stops, stops_resumed, stops_killed,
+      senders_killed_during_recovery, recoverers_killed, unmarked_kills,
+      unmarked_words, absl::StrJoin(kills_by_kind, ", "), stops, stops_resumed, stops_killed,
       recoverers_started, recoverers_finished, recoveries_facing_dead_senders,
       recoveries_facing_stopped_mid_send, recoveries_facing_lapped_dead,
       recoveries_with_accounting, decisions_checked, blocked_actors);
@@ -373,6 +375,7 @@ RandomSchedule::RandomSchedule(uint64_t seed,
   scenario_.queue_size = static_cast<uint32_t>(
       wrapping_ ? 2 + Weighted({50, 30, 20}) : published + Uniform(0, 2));
   stickiness_ = std::vector<double>{0.0, 0.5, 0.85}[Uniform(0, 2)];
+  scenario_.unmark_every_other_kill = true;
 
   // The events. Swarm-style, each schedule enables only some of the moments
   // (each with probability 1/2), so that some schedules concentrate on one

@@ -117,6 +117,14 @@ struct ExplorerScenario {
   // message it published right after its Send returned, as a buggy sender
   // would. Every schedule must then fail.
   bool sabotage_published_payload = false;
+  // Every other kill (the 1st, 3rd, ...) is one the kernel did not mark (as when an OOM-reaped
+  // process loses its robust list first): right after the kernel marked the
+  // victim's mutexes, the parent puts the victim's tid back into every word
+  // it owned, so survivors must prove the death from the owner records
+  // (ipc/internal/owner_liveness.h) and mark it themselves. The setup lock
+  // is left marked if the victim died before recording itself as its holder
+  // (then only the kernel's mark can free it; see setup_lock.h).
+  bool unmark_every_other_kill = false;
 };
 
 // Bounds of one schedule; none of them synchronises a check.
@@ -148,6 +156,7 @@ inline ActorRef RecovererActor(int number) {
 // The parts of a channel region a write can go to.
 enum class RegionPlace {
   kSetupLock,
+  kSetupLockOwner,  // The holder's OwnerRecord (owner_liveness.h).
   kNextQueueIndex,
   kOtherHeader,
   kRing,
@@ -157,6 +166,7 @@ enum class RegionPlace {
   kMessageData,
   kWatcher,
   kSenderOwnership,
+  kSenderOwner,  // The slot's OwnerRecord, written by MakeSender's claim.
   kSenderScratch,
   kSenderToReplace,
   kOutside,
@@ -231,6 +241,10 @@ struct ExplorerStats {
   int64_t steps = 0;            // Writes made by actors, one at a time.
   int64_t pass_stops = 0;       // Recovery passes stopped at.
   int64_t kills = 0;
+  // Kills whose kernel marks were undone (unmark_every_other_kill), and the
+  // mutex words put back to name the dead actor.
+  int64_t unmarked_kills = 0;
+  int64_t unmarked_words = 0;
   // Killed while a recoverer was inside MakeSender.
   int64_t senders_killed_during_recovery = 0;
   int64_t recoverers_killed = 0;

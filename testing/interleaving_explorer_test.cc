@@ -248,6 +248,8 @@ TEST(InterleavingExplorerTest, RandomSchedules) {
     EXPECT_GT(total.recoveries_with_accounting, 0);
     EXPECT_GT(total.decisions_checked, 0);
     EXPECT_GT(total.wrapping_schedules, 0);
+    EXPECT_GT(total.unmarked_kills, 0);
+    EXPECT_GT(total.unmarked_words, 0);
   }
 }
 

@@ -7,6 +7,7 @@
 #include <atomic>
 
 #include "index/queue_index.h"
+#include "ipc/internal/owner_liveness.h"
 #include "ipc/internal/racy_copy.h"
 #include "ipc/internal/sigbus_guard.h"
 
@@ -25,8 +26,10 @@ bool ReadSlots(const RegionView& region, SlotsSnapshot* out) {
   SenderFields* const senders = out->senders.data();
   WatcherFields* const watchers = out->watchers.data();
   uint32_t setup_word = 0, next_raw = 0;
+  OwnerIdentity setup_owner{};
   const bool ok = GuardSigbus([&] {
     setup_word = region.header()->setup_lock.RawOwnerWord();
+    setup_owner = LoadOwnerRecord(region.header()->setup_lock_owner);
     // relaxed: display snapshot.
     next_raw = region.header()->next_queue_index.RelaxedLoadRaw();
     for (uint32_t slot = 0; slot < queue_size; ++slot) {
@@ -36,6 +39,7 @@ bool ReadSlots(const RegionView& region, SlotsSnapshot* out) {
     for (uint32_t s = 0; s < num_senders; ++s) {
       const SenderSlot* const sender = region.sender(s);
       senders[s].owner_word = sender->ownership.RawOwnerWord();
+      senders[s].owner = LoadOwnerRecord(sender->owner);
       // relaxed: display snapshot; a live sender may change them any time.
       senders[s].scratch = sender->scratch_index.RelaxedLoad();
       senders[s].to_replace = sender->to_replace.RelaxedLoad();
@@ -43,12 +47,14 @@ bool ReadSlots(const RegionView& region, SlotsSnapshot* out) {
     for (uint32_t w = 0; w < num_watchers; ++w) {
       const WatcherSlot* const watcher = region.watcher(w);
       watchers[w].owner_word = watcher->ownership.RawOwnerWord();
+      watchers[w].owner = LoadOwnerRecord(watcher->owner);
       // relaxed: display snapshot.
       watchers[w].pid = watcher->pid.load(std::memory_order_relaxed);
       watchers[w].priority = watcher->priority.load(std::memory_order_relaxed);
     }
   });
   out->setup_lock_word = setup_word;
+  out->setup_lock_owner = setup_owner;
   out->next_queue_index_raw = next_raw;
   return ok;
 }

@@ -29,18 +29,21 @@ namespace internal {
 
 struct SenderFields {
   uint32_t owner_word = 0;
+  OwnerIdentity owner{};  // The slot's owner record (owner_liveness.h).
   Index scratch;
   Index to_replace;
 };
 
 struct WatcherFields {
   uint32_t owner_word = 0;
+  OwnerIdentity owner{};
   int32_t pid = 0;
   int32_t priority = 0;
 };
 
 struct SlotsSnapshot {
   uint32_t setup_lock_word = 0;
+  OwnerIdentity setup_lock_owner{};
   uint32_t next_queue_index_raw = 0;
   std::vector<Index> ring;
   std::vector<SenderFields> senders;

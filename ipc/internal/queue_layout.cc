@@ -48,6 +48,18 @@ absl::StatusOr<Layout> ComputeLayout(const QueueConfig& config) {
   return layout;
 }
 
+namespace {
+
+// relaxed: nobody reads the region before `initialized` (see below).
+void ClearOwnerRecord(OwnerRecord& record) {
+  record.tid.store(0, std::memory_order_relaxed);
+  record.pid.store(0, std::memory_order_relaxed);
+  record.pid_namespace.store(0, std::memory_order_relaxed);
+  record.start_time_ticks.store(0, std::memory_order_relaxed);
+}
+
+}  // namespace
+
 void InitializeRegion(const RegionView& region, uint32_t first_queue_index) {
   RegionHeader* const header = region.header();
   const QueueConfig& config = region.config();
@@ -55,7 +67,9 @@ void InitializeRegion(const RegionView& region, uint32_t first_queue_index) {
 
   // Nobody reads the region until `initialized` is stored (release, below),
   // so relaxed stores suffice for everything before it. A death anywhere in
-  // here leaves `initialized` at 0 and the next opener starts over.
+  // here leaves `initialized` at 0 and `initializing` set (or a fresh-looking
+  // region, before this first store), and the next opener starts over.
+  header->initializing = kInitializingValue;
   const QueueIndex first = QueueIndex::FromRaw(first_queue_index, queue_size);
   for (uint32_t lap_offset = 0; lap_offset < queue_size; ++lap_offset) {
     const QueueIndex queue_index = first.IncrementBy(lap_offset);
@@ -76,6 +90,7 @@ void InitializeRegion(const RegionView& region, uint32_t first_queue_index) {
     WatcherSlot* const watcher = region.watcher(w);
     std::memset(static_cast<void*>(&watcher->ownership), 0,
                 sizeof(watcher->ownership));
+    ClearOwnerRecord(watcher->owner);
     watcher->pid.store(0, std::memory_order_relaxed);
     watcher->priority.store(0, std::memory_order_relaxed);
     watcher->pid_namespace.store(0, std::memory_order_relaxed);
@@ -86,6 +101,7 @@ void InitializeRegion(const RegionView& region, uint32_t first_queue_index) {
     SenderSlot* const sender = region.sender(s);
     std::memset(static_cast<void*>(&sender->ownership), 0,
                 sizeof(sender->ownership));
+    ClearOwnerRecord(sender->owner);
     // The queue-index bits of a scratch entry carry no meaning.
     sender->scratch_index.RelaxedStore(
         Index(QueueIndex::kInvalidValue, queue_size + s));
@@ -94,7 +110,6 @@ void InitializeRegion(const RegionView& region, uint32_t first_queue_index) {
 
   header->magic = kRegionMagic;
   header->layout_version = kLayoutVersion;
-  header->reserved0 = 0;
   header->total_size_bytes = region.layout().total_size_bytes;
   header->config = StoredConfig{config.num_watchers, config.num_senders,
                                 config.queue_size,
@@ -107,6 +122,11 @@ void InitializeRegion(const RegionView& region, uint32_t first_queue_index) {
   // release: pairs with the acquire load of `initialized` by every opener,
   // which then sees all of the above.
   header->initialized.store(kInitializedValue, std::memory_order_release);
+  // Only after `initialized`: a death between the two leaves an initialised
+  // region (the marker is then never read); a death before leaves the marker
+  // set, which is how the next opener knows initialisation died mid-way.
+  // Nobody else reads it, so the write after publication is harmless.
+  header->initializing = 0;
 }
 
 std::vector<std::atomic<uint32_t>*> RobustFutexWords(const RegionView& region) {

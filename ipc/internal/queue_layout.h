@@ -40,10 +40,13 @@ inline constexpr size_t kCacheLineBytes = 64;
 // "LOCKLESS" in ASCII, little-endian: marks a region as ours.
 inline constexpr uint64_t kRegionMagic = 0x5353454c4b434f4cull;
 // Bump whenever anything in this file changes shape or meaning.
-inline constexpr uint32_t kLayoutVersion = 2;  // 2: wake-up words (issue 11).
+// 2: wake-up words (issue 11). 3: owner records (issue 12).
+inline constexpr uint32_t kLayoutVersion = 3;
 // Value of RegionHeader::initialized once the region is ready. Not just 1, so
 // that a foreign file is unlikely to look initialised.
 inline constexpr uint32_t kInitializedValue = 0x1d1e1a11u;
+// Value of RegionHeader::initializing while InitializeRegion runs.
+inline constexpr uint32_t kInitializingValue = 0x1a1e1d1bu;
 
 // The configuration as stored in the region (fixed-width fields).
 struct StoredConfig {
@@ -55,16 +58,49 @@ struct StoredConfig {
 };
 static_assert(sizeof(StoredConfig) == 24);
 
+// Who owns a robust mutex, as its owner describes itself (plain copy).
+struct OwnerIdentity {
+  int32_t tid;                // As the owner's pid namespace numbers it.
+  int32_t pid;                // Its process, numbered likewise.
+  uint64_t pid_namespace;     // Inode of its /proc/self/ns/pid; 0 unknown.
+  uint64_t start_time_ticks;  // /proc/<pid>/task/<tid>/stat field 22; 0
+                              // unknown.
+};
+
+// The same in the region, next to the mutex it describes, so that a survivor
+// can tell the owner from a later thread with the same tid when the kernel did
+// not mark its death (owner_liveness.h). Idle: all 0. Written only by the
+// mutex's owner-to-be or owner, with StoreOwnerRecord (tid last, release);
+// read with LoadOwnerRecord. A record whose tid differs from the mutex word's
+// owner says nothing about that owner.
+struct OwnerRecord {
+  std::atomic<int32_t> tid;
+  std::atomic<int32_t> pid;
+  std::atomic<uint64_t> pid_namespace;
+  std::atomic<uint64_t> start_time_ticks;
+};
+static_assert(sizeof(OwnerRecord) == 24);
+static_assert(std::atomic<uint64_t>::is_always_lock_free);
+
 struct RegionHeader {
   // Held while initialising, recovering dead senders, claiming a sender slot
   // or registering a watcher. Never touched by Send or Read. Idle: 0.
   alignas(kCacheLineBytes) RobustMutex setup_lock;
+  // The setup lock's holder, written by it right after locking (and left
+  // behind after unlocking: only meaningful while the word names its tid).
+  OwnerRecord setup_lock_owner;
 
-  // Written once, under setup_lock, before `initialized`; read-only after.
-  // A zero-filled region (fresh file) has all of these zero.
+  // Written once, under setup_lock, before `initialized`; read-only after
+  // (except `initializing`, see there). A zero-filled region (fresh file)
+  // has all of these zero.
   alignas(kCacheLineBytes) uint64_t magic;
   uint32_t layout_version;
-  uint32_t reserved0;
+  // kInitializingValue from InitializeRegion's first store until just after
+  // `initialized` is set, then 0. Found set in a region that is not
+  // initialised, by a taker of setup_lock whose previous holder died: that
+  // initialiser died mid-way, and only then is the region initialised again
+  // (anything else half-initialised is a scribbled live channel).
+  uint32_t initializing;
   uint64_t total_size_bytes;
   StoredConfig config;
   // 0 until the region is fully initialised, then kInitializedValue (release
@@ -130,6 +166,8 @@ struct alignas(kCacheLineBytes) WatcherSlot {
   // FUTEX_OWNER_DIED marks a watcher that died; its slot is free to reuse.
   // Idle: 0.
   RobustMutex ownership;
+  // The owner (owner_liveness.h). Written like pid; left behind on release.
+  OwnerRecord owner;
   // Process id and SCHED_FIFO priority of the owner. Written under
   // setup_lock before `ownership` is locked, so a waker that sees the owner's
   // tid also sees these.
@@ -163,6 +201,10 @@ struct alignas(kCacheLineBytes) SenderSlot {
   // Owned by the thread holding the Sender. FUTEX_OWNER_DIED marks a sender
   // that died, to be recovered under setup_lock. Idle: 0.
   RobustMutex ownership;
+  // The owner (owner_liveness.h). Written under setup_lock just before
+  // `ownership` is locked (so a claimer's record is complete before its tid
+  // appears in the word); left behind on release.
+  OwnerRecord owner;
   // The sender's scratch message (message_index) and, during a send, the
   // queue index it is publishing. Always valid after initialisation.
   AtomicIndex scratch_index;

@@ -6,7 +6,13 @@
 // anywhere in Send, may stop there forever (SIGSTOP, a debugger), or may die
 // at any moment, including while we recover. A sender slot is
 //   live  its word names a thread and FUTEX_OWNER_DIED is clear;
-//   dead  FUTEX_OWNER_DIED is set (the kernel marked it when the owner died);
+//   dead  FUTEX_OWNER_DIED is set: the kernel marked it when the owner died,
+//         or MakeSender did, under the setup lock before recovery, after
+//         proving from the owner's record that its thread is gone or its
+//         tid now names another thread (owner_liveness.h). Both are the same
+//         fact (the owner will never write again), so nothing below cares
+//         which. An owner that died unmarked and is not proven dead counts
+//         as live: recovery already tolerates live senders stopped forever.
 //   free  its word is 0.
 // Dead is permanent until a claimer (under the setup lock) takes the slot, so
 // a slot seen dead stays dead for the rest of the recovery. Recovery never

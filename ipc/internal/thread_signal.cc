@@ -36,6 +36,10 @@ QueueSignalResult SendQueuedSignal(pid_t pid, pid_t tid, int signal,
   }
 }
 
+bool ThreadMayExist(pid_t pid, pid_t tid) {
+  return syscall(SYS_tgkill, pid, tid, 0) == 0 || errno != ESRCH;
+}
+
 uint64_t PidNamespaceId() {
   struct stat st;
   if (stat("/proc/self/ns/pid", &st) != 0) return 0;

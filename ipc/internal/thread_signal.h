@@ -29,6 +29,14 @@ enum class QueueSignalResult {
 QueueSignalResult SendQueuedSignal(pid_t pid, pid_t tid, int signal,
                                    pid_t sender_pid, uid_t sender_uid);
 
+// Whether thread `tid` of process `pid` (numbered in the caller's pid
+// namespace) exists: tgkill with signal 0, which checks existence and
+// permission and sends nothing. Only ESRCH means "no such thread": a thread
+// we may not signal (EPERM) exists. One system call; async-signal-safe.
+// /proc alone cannot tell: mounted with hidepid=2 it hides other users'
+// live processes (ENOENT).
+bool ThreadMayExist(pid_t pid, pid_t tid);
+
 // The calling process's pid namespace: the inode number of
 // /proc/self/ns/pid, or 0 if it cannot be read (no /proc). Two processes
 // with the same non-zero value number threads the same way. One stat(2).

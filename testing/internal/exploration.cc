@@ -553,6 +553,17 @@ absl::Status Exploration::Kill(int a) {
     dead_truth_[static_cast<uint32_t>(slot)] =
         took_replaced ? to_replace.message_index() : scratch.message_index();
   }
+  // The words the kernel will mark at this death (actors are
+  // single-threaded: tid == pid).
+  std::vector<std::atomic<uint32_t>*> owned;
+  for (std::atomic<uint32_t>* word :
+       ::lockless::internal::RobustFutexWords(view_)) {
+    // relaxed: the actor is parked (or dying); only the value matters.
+    if (OwnerTid(word->load(std::memory_order_relaxed)) ==
+        static_cast<pid_t>(actor.pid)) {
+      owned.push_back(word);
+    }
+  }
   kill(actor.pid, SIGKILL);
   int status = 0;
   while (waitpid(actor.pid, &status, 0) < 0) {
@@ -582,7 +593,32 @@ absl::Status Exploration::Kill(int a) {
           actor.name, value));
     }
   }
+  if (scenario_.unmark_every_other_kill && stats_.kills % 2 == 1) {
+    const int unmarked = UnmarkDeath(actor, owned);
+    ++stats_.unmarked_kills;
+    stats_.unmarked_words += unmarked;
+    Note(absl::StrCat(Prefix(), "  (unmarked: ", unmarked,
+                      " word(s) name ", actor.name, " again)"));
+  }
   return Checkpoint();
+}
+
+int Exploration::UnmarkDeath(const Actor& actor,
+                             const std::vector<std::atomic<uint32_t>*>& owned) {
+  const auto* header = view_.header();
+  int unmarked = 0;
+  for (std::atomic<uint32_t>* word : owned) {
+    // The setup lock's holder records itself just after locking; one killed
+    // in between has no record, and only the kernel's mark frees the lock.
+    if (word == &header->setup_lock.futex &&
+        header->setup_lock_owner.tid.load() != static_cast<pid_t>(actor.pid)) {
+      continue;
+    }
+    // seq_cst: the parent's write, made while every actor is parked.
+    word->store(static_cast<uint32_t>(actor.pid));
+    ++unmarked;
+  }
+  return unmarked;
 }
 
 absl::Status Exploration::Stop(int a) {

@@ -143,6 +143,10 @@ class Exploration {
   ScheduleOutcome TakeOutcome();
 
  private:
+  // Puts `actor`'s tid back into the words in `owned` the kernel marked at
+  // its death (see ExplorerScenario::unmark_every_other_kill). How many.
+  int UnmarkDeath(const Actor& actor,
+                  const std::vector<std::atomic<uint32_t>*>& owned);
   absl::Status Spawn(const ActorSpec& spec, const std::string& name);
   absl::Status AwaitStop(int a, int timeout_ms);
   absl::Status ReadStop(int a);

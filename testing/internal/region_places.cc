@@ -25,6 +25,10 @@ Place Locate(const ::lockless::internal::RegionView& view, uint64_t offset) {
   if (Within(address, &header->setup_lock, sizeof(header->setup_lock))) {
     return {RegionPlace::kSetupLock};
   }
+  if (Within(address, &header->setup_lock_owner,
+             sizeof(header->setup_lock_owner))) {
+    return {RegionPlace::kSetupLockOwner};
+  }
   if (Within(address, &header->next_queue_index,
              sizeof(header->next_queue_index))) {
     return {RegionPlace::kNextQueueIndex};
@@ -79,6 +83,9 @@ Place Locate(const ::lockless::internal::RegionView& view, uint64_t offset) {
     if (Within(address, &slot->ownership, sizeof(slot->ownership))) {
       return {RegionPlace::kSenderOwnership, s};
     }
+    if (Within(address, &slot->owner, sizeof(slot->owner))) {
+      return {RegionPlace::kSenderOwner, s};
+    }
     if (Within(address, &slot->scratch_index, sizeof(slot->scratch_index))) {
       return {RegionPlace::kSenderScratch, s};
     }
@@ -93,6 +100,8 @@ std::string PlaceName(const Place& p) {
   switch (p.place) {
     case RegionPlace::kSetupLock:
       return "setup_lock";
+    case RegionPlace::kSetupLockOwner:
+      return "setup_lock_owner";
     case RegionPlace::kNextQueueIndex:
       return "next_queue_index";
     case RegionPlace::kOtherHeader:
@@ -111,6 +120,8 @@ std::string PlaceName(const Place& p) {
       return absl::StrCat("watcher[", p.index, "]");
     case RegionPlace::kSenderOwnership:
       return absl::StrCat("sender[", p.index, "].ownership");
+    case RegionPlace::kSenderOwner:
+      return absl::StrCat("sender[", p.index, "].owner");
     case RegionPlace::kSenderScratch:
       return absl::StrCat("sender[", p.index, "].scratch_index");
     case RegionPlace::kSenderToReplace:
@@ -143,6 +154,9 @@ std::string PlaceKind(const Place& p) {
       return "sender mutex";
     case RegionPlace::kSetupLock:
       return "setup lock";
+    case RegionPlace::kSenderOwner:
+    case RegionPlace::kSetupLockOwner:
+      return "owner record";
     default:
       return PlaceName(p);
   }
@@ -179,6 +193,13 @@ std::string ValueAt(const ::lockless::internal::RegionView& view, const Place& p
           "0x%08x",
           view.sender(static_cast<uint32_t>(p.index))
               ->ownership.RawOwnerWord());
+    case RegionPlace::kSenderOwner: {
+      const auto& owner = view.sender(static_cast<uint32_t>(p.index))->owner;
+      return absl::StrFormat(
+          "tid %d pid %d start %u", owner.tid.load(std::memory_order_relaxed),
+          owner.pid.load(std::memory_order_relaxed),
+          owner.start_time_ticks.load(std::memory_order_relaxed));
+    }
     default:
       return "";
   }

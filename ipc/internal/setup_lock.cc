@@ -1,0 +1,111 @@
+#include "ipc/internal/setup_lock.h"
+
+#include <atomic>
+#include <thread>
+#include <utility>
+
+#include "absl/status/status.h"
+#include "absl/strings/str_format.h"
+#include "ipc/internal/owner_liveness.h"
+#include "ipc/internal/thread_signal.h"
+#include "sync/robust_mutex.h"
+
+namespace lockless {
+namespace internal {
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+constexpr std::chrono::microseconds kFirstBackoff{100};
+constexpr std::chrono::microseconds kMaxBackoff{10'000};
+
+absl::Status CorruptWordError() {
+  return absl::InternalError(
+      "could not take the region's setup lock: its word is corrupt, or the "
+      "calling thread already holds it");
+}
+
+absl::Status HeldError(uint32_t word, const OwnerIdentity& record,
+                       OwnerLiveness liveness) {
+  const pid_t tid = OwnerTid(word);
+  if (record.tid != tid || tid == 0) {
+    return absl::DeadlineExceededError(absl::StrFormat(
+        "the channel's setup lock is held by thread %d (word 0x%08x), which "
+        "has not recorded its process (it is taking the lock right now, or "
+        "died doing so, or is from an older library): alive unknown; gave up "
+        "waiting for it",
+        tid, word));
+  }
+  return absl::DeadlineExceededError(absl::StrFormat(
+      "the channel's setup lock is held by pid %d tid %d (%s%s); gave up "
+      "waiting for it. If that process is stopped or wedged, resume or kill "
+      "it",
+      record.pid, tid, OwnerLivenessName(liveness),
+      liveness == OwnerLiveness::kUnknown
+          ? ": another pid namespace, or /proc unreadable"
+          : ""));
+}
+
+}  // namespace
+
+Clock::time_point SetupDeadline(std::optional<Clock::time_point> deadline) {
+  return deadline.has_value() ? *deadline
+                              : Clock::now() + kDefaultSetupLockWait;
+}
+
+absl::StatusOr<SetupLock> SetupLock::Acquire(RegionHeader* header,
+                                             Clock::time_point deadline) {
+  RobustMutex& lock = header->setup_lock;
+  const uint64_t pid_namespace = PidNamespaceId();
+  std::chrono::microseconds backoff = kFirstBackoff;
+  while (true) {
+    const TryLockResult result = lock.TryLock();
+    if (result == TryLockResult::kAcquired ||
+        result == TryLockResult::kOwnerDied) {
+      const OwnerIdentity previous = LoadOwnerRecord(header->setup_lock_owner);
+      // Only holders write the record, and we hold the lock. A death between
+      // the lock and the end of this store leaves a record that is not ours
+      // (judged kUnknown: waiters then report us, alive unknown, at their
+      // deadline, unless the kernel marked us).
+      StoreOwnerRecord(header->setup_lock_owner, CurrentOwnerIdentity());
+      return SetupLock(header, result == TryLockResult::kOwnerDied, previous);
+    }
+    if (result == TryLockResult::kError) return CorruptWordError();
+    // Busy. acquire: the record read next is the holder's (it stored the
+    // record after locking with release; see StoreOwnerRecord).
+    const uint32_t word = lock.futex.load(std::memory_order_acquire);
+    const OwnerIdentity record = LoadOwnerRecord(header->setup_lock_owner);
+    OwnerLiveness liveness = OwnerLiveness::kUnknown;
+    if (OwnerTid(word) != 0 && !OwnerDied(word)) {
+      liveness = JudgeOwner(OwnerTid(word), record, pid_namespace);
+      if (liveness == OwnerLiveness::kGone ||
+          liveness == OwnerLiveness::kReplaced) {
+        // As the kernel would have at the holder's death; then TryLock
+        // again (see the header for why only one taker gets it).
+        (void)lock.MarkOwnerDead(word);
+        continue;
+      }
+    }
+    const Clock::time_point now = Clock::now();
+    if (now >= deadline) return HeldError(word, record, liveness);
+    std::this_thread::sleep_for(
+        std::min<Clock::duration>(backoff, deadline - now));
+    backoff = std::min(backoff * 2, kMaxBackoff);
+  }
+}
+
+SetupLock::SetupLock(SetupLock&& other) noexcept
+    : header_(std::exchange(other.header_, nullptr)),
+      previous_holder_died_(other.previous_holder_died_),
+      previous_record_(other.previous_record_) {}
+
+SetupLock::~SetupLock() {
+  if (header_ != nullptr) header_->setup_lock.Unlock();
+}
+
+void SetupLock::RestorePreviousRecord() {
+  StoreOwnerRecord(header_->setup_lock_owner, previous_record_);
+}
+
+}  // namespace internal
+}  // namespace lockless

@@ -1,0 +1,442 @@
+// Owners the kernel did not mark dead (robust list unregistered, then
+// SIGKILL), owner records naming reused tids, the bounded setup wait, and
+// never re-initialising a live channel.
+#include "ipc/internal/owner_liveness.h"
+
+#include <linux/futex.h>
+#include <signal.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <chrono>
+#include <cstring>
+#include <future>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "absl/strings/str_format.h"
+#include "gtest/gtest.h"
+#include "ipc/lockless_queue.h"
+#include "ipc/queue_printer.h"
+#include "ipc/shm_channel.h"
+#include "testing/queue_memory.h"
+
+namespace lockless {
+namespace {
+
+using internal::OwnerIdentity;
+using internal::OwnerLiveness;
+using ::lockless::testing::QueueMemory;
+
+QueueConfig OneOfEach() {
+  QueueConfig config;
+  config.num_watchers = 1;
+  config.num_senders = 1;
+  config.queue_size = 8;
+  config.message_data_size_bytes = 16;
+  return config;
+}
+
+// What the kernel would walk at this thread's death: nothing from now on.
+// (The kernel accepts only len == sizeof(struct robust_list_head) even for
+// a null head; set_robust_list(NULL, 0) fails with EINVAL.)
+void UnregisterRobustList() {
+  const long result =
+      syscall(SYS_set_robust_list, nullptr, sizeof(struct robust_list_head));
+  if (result != 0) {
+    std::perror("set_robust_list");
+    _exit(3);
+  }
+}
+
+// Forks a child that runs `claim` (which must take something in the
+// region), unregisters its robust list, reports, and waits to be killed;
+// then SIGKILLs and reaps it. Returns the child's pid.
+template <typename Claim>
+pid_t ClaimUnregisterAndKill(Claim claim) {
+  int ready[2];
+  if (pipe(ready) != 0) std::abort();
+  const pid_t child = fork();
+  if (child == 0) {
+    close(ready[0]);
+    if (!claim()) _exit(2);
+    UnregisterRobustList();
+    const char byte = 1;
+    if (write(ready[1], &byte, 1) != 1) _exit(4);
+    while (true) pause();
+  }
+  close(ready[1]);
+  char byte = 0;
+  const ssize_t got = read(ready[0], &byte, 1);
+  close(ready[0]);
+  kill(child, SIGKILL);
+  int status = 0;
+  waitpid(child, &status, 0);
+  EXPECT_EQ(got, 1) << "child failed to claim (exit status " << status << ")";
+  return child;
+}
+
+// The word still names a tid and says nothing about a death: the kernel
+// did not mark it (the premise of the tests below).
+void ExpectUnmarked(const RobustMutex& mutex) {
+  const uint32_t word = mutex.RawOwnerWord();
+  EXPECT_NE(OwnerTid(word), 0);
+  EXPECT_FALSE(OwnerDied(word)) << std::hex << word;
+}
+
+TEST(JudgeOwnerTest, OwnAndOtherThreads) {
+  const uint64_t ns = internal::CurrentOwnerIdentity().pid_namespace;
+  ASSERT_NE(ns, 0u) << "no /proc";
+  const OwnerIdentity me = internal::CurrentOwnerIdentity();
+  ASSERT_NE(me.start_time_ticks, 0u);
+  EXPECT_EQ(internal::JudgeOwner(me.tid, me, ns), OwnerLiveness::kAlive);
+
+  OwnerIdentity other_start = me;
+  other_start.start_time_ticks += 1;
+  EXPECT_EQ(internal::JudgeOwner(me.tid, other_start, ns),
+            OwnerLiveness::kReplaced);
+
+  // The record is not the word's owner's, or from another namespace.
+  EXPECT_EQ(internal::JudgeOwner(me.tid + 1, me, ns), OwnerLiveness::kUnknown);
+  EXPECT_EQ(internal::JudgeOwner(me.tid, me, ns + 1), OwnerLiveness::kUnknown);
+
+  // A thread that has exited (joined: reaped). Gone; or, had its tid been
+  // reused meanwhile (after pid_max other threads), replaced: never alive.
+  OwnerIdentity exited{};
+  std::thread([&exited] { exited = internal::CurrentOwnerIdentity(); }).join();
+  const OwnerLiveness verdict = internal::JudgeOwner(exited.tid, exited, ns);
+  EXPECT_TRUE(verdict == OwnerLiveness::kGone ||
+              verdict == OwnerLiveness::kReplaced)
+      << internal::OwnerLivenessName(verdict);
+}
+
+TEST(OwnerLivenessTest, SenderWhoseRobustListWasUnregisteredIsRecovered) {
+  QueueMemory region(OneOfEach());
+  LocklessQueue queue =
+      *LocklessQueue::Attach(region.data(), region.size_bytes(), OneOfEach());
+  ClaimUnregisterAndKill([&queue] {
+    absl::StatusOr<Sender> sender = queue.MakeSender();
+    if (!sender.ok()) return false;
+    const char payload[] = "from the child";
+    if (sender->Send(payload, sizeof(payload)) != SendResult::kOk) return false;
+    // Never released: the child "dies" holding it.
+    new Sender(*std::move(sender));
+    return true;
+  });
+  ExpectUnmarked(queue.region().sender(0)->ownership);
+
+  // The only slot is taken over.
+  absl::StatusOr<Sender> sender = queue.MakeSender();
+  ASSERT_TRUE(sender.ok()) << sender.status();
+  const char payload[] = "after";
+  ASSERT_EQ(sender->Send(payload, sizeof(payload)), SendResult::kOk);
+  char buffer[32];
+  MessageInfo info;
+  ASSERT_EQ(queue.Read(queue.MakeQueueIndex(0), &info, buffer, sizeof(buffer)),
+            ReadResult::kGood);
+  EXPECT_STREQ(buffer, "from the child");
+  ASSERT_EQ(queue.Read(queue.MakeQueueIndex(1), &info, buffer, sizeof(buffer)),
+            ReadResult::kGood);
+  EXPECT_STREQ(buffer, "after");
+}
+
+TEST(OwnerLivenessTest, WatcherWhoseRobustListWasUnregisteredIsReclaimed) {
+  QueueMemory region(OneOfEach());
+  LocklessQueue queue =
+      *LocklessQueue::Attach(region.data(), region.size_bytes(), OneOfEach());
+  ClaimUnregisterAndKill([&queue] {
+    absl::StatusOr<Watcher> watcher = queue.MakeWatcher(/*priority=*/0);
+    if (!watcher.ok()) return false;
+    new Watcher(*std::move(watcher));
+    return true;
+  });
+  ExpectUnmarked(queue.region().watcher(0)->ownership);
+
+  // The dead watcher is not signalled...
+  WakeUpper waker(queue);
+  WakeupReport report;
+  EXPECT_EQ(waker.Wakeup(/*current_priority=*/0, &report), 0);
+  EXPECT_EQ(report.signalled, 0);
+  EXPECT_EQ(report.unverified, 1);
+  // ...and its only slot is taken over.
+  absl::StatusOr<Waiter> waiter = queue.MakeWaiter();
+  ASSERT_TRUE(waiter.ok()) << waiter.status();
+}
+
+TEST(OwnerLivenessTest, SetupLockWhoseHolderDiedUnmarkedIsTakenOver) {
+  QueueMemory region(OneOfEach());
+  LocklessQueue queue =
+      *LocklessQueue::Attach(region.data(), region.size_bytes(), OneOfEach());
+  ClaimUnregisterAndKill([&queue] {
+    // A holder in the middle of setup: as SetupLock::Acquire leaves it.
+    internal::RegionHeader* const header = queue.region().header();
+    if (header->setup_lock.Lock() != LockResult::kAcquired) return false;
+    internal::StoreOwnerRecord(header->setup_lock_owner,
+                               internal::CurrentOwnerIdentity());
+    return true;
+  });
+  ExpectUnmarked(queue.region().header()->setup_lock);
+
+  absl::StatusOr<Sender> sender = queue.MakeSender(
+      std::chrono::steady_clock::now() + std::chrono::seconds(1));
+  ASSERT_TRUE(sender.ok()) << sender.status();
+  EXPECT_EQ(OwnerTid(queue.region().header()->setup_lock.RawOwnerWord()), 0);
+}
+
+TEST(OwnerLivenessTest, InitialiserThatDiedUnmarkedIsRedone) {
+  QueueMemory region(OneOfEach());
+  ClaimUnregisterAndKill([&region] {
+    auto* header = static_cast<internal::RegionHeader*>(region.data());
+    if (header->setup_lock.Lock() != LockResult::kAcquired) return false;
+    internal::StoreOwnerRecord(header->setup_lock_owner,
+                               internal::CurrentOwnerIdentity());
+    // Half-way through InitializeRegion.
+    header->initializing = internal::kInitializingValue;
+    header->layout_version = internal::kLayoutVersion;
+    return true;
+  });
+  absl::StatusOr<LocklessQueue> queue = LocklessQueue::Attach(
+      region.data(), region.size_bytes(), OneOfEach(),
+      std::chrono::steady_clock::now() + std::chrono::seconds(1));
+  ASSERT_TRUE(queue.ok()) << queue.status();
+  EXPECT_TRUE(queue->MakeSender().ok());
+}
+
+// A helper thread that stays alive until told to exit: a live, unrelated
+// thread whose tid a stale record can collide with.
+class LiveThread {
+ public:
+  LiveThread() {
+    thread_ = std::thread([this] {
+      sigset_t wake;
+      sigemptyset(&wake);
+      sigaddset(&wake, WakeupSignal());
+      pthread_sigmask(SIG_BLOCK, &wake, nullptr);
+      identity_.set_value(internal::CurrentOwnerIdentity());
+      exit_.get_future().wait();
+      sigset_t pending;
+      sigpending(&pending);
+      got_wakeup_ = sigismember(&pending, WakeupSignal()) == 1;
+    });
+    identity = identity_.get_future().get();
+  }
+  // Joins; whether a wake-up signal was pending for the thread.
+  bool JoinAndReportWakeup() {
+    exit_.set_value();
+    thread_.join();
+    return got_wakeup_;
+  }
+
+  OwnerIdentity identity{};
+
+ private:
+  std::promise<OwnerIdentity> identity_;
+  std::promise<void> exit_;
+  std::thread thread_;
+  bool got_wakeup_ = false;
+};
+
+// A record whose owner had `live`'s tid but started at another time: the
+// owner died unmarked and its tid now names `live`.
+OwnerIdentity ReusedTidRecord(const OwnerIdentity& live) {
+  OwnerIdentity record = live;
+  record.start_time_ticks = live.start_time_ticks - 1;
+  return record;
+}
+
+TEST(OwnerLivenessTest, SenderSlotNamingAReusedTidIsRecovered) {
+  QueueMemory region(OneOfEach());
+  LocklessQueue queue =
+      *LocklessQueue::Attach(region.data(), region.size_bytes(), OneOfEach());
+  LiveThread live;
+  internal::SenderSlot* const slot = queue.region().sender(0);
+  internal::StoreOwnerRecord(slot->owner, ReusedTidRecord(live.identity));
+  slot->ownership.futex.store(static_cast<uint32_t>(live.identity.tid));
+
+  absl::StatusOr<Sender> sender = queue.MakeSender();
+  ASSERT_TRUE(sender.ok()) << sender.status();
+  EXPECT_EQ(sender->slot(), 0u);
+  live.JoinAndReportWakeup();
+}
+
+TEST(OwnerLivenessTest, LiveSenderIsNotTakenOver) {
+  QueueMemory region(OneOfEach());
+  LocklessQueue queue =
+      *LocklessQueue::Attach(region.data(), region.size_bytes(), OneOfEach());
+  absl::StatusOr<Sender> first = queue.MakeSender();
+  ASSERT_TRUE(first.ok());
+  std::thread([&queue] {
+    EXPECT_EQ(queue.MakeSender().status().code(),
+              absl::StatusCode::kResourceExhausted);
+  }).join();
+  const char payload[] = "x";
+  EXPECT_EQ(first->Send(payload, sizeof(payload)), SendResult::kOk);
+}
+
+TEST(OwnerLivenessTest, WatcherNamingAReusedTidIsNeverSignalled) {
+  QueueMemory region(OneOfEach());
+  LocklessQueue queue =
+      *LocklessQueue::Attach(region.data(), region.size_bytes(), OneOfEach());
+  LiveThread live;
+  internal::WatcherSlot* const slot = queue.region().watcher(0);
+  slot->pid.store(live.identity.pid);
+  slot->pid_namespace.store(live.identity.pid_namespace);
+  slot->kind.store(internal::kSignalWatcher);
+  internal::StoreOwnerRecord(slot->owner, ReusedTidRecord(live.identity));
+  slot->ownership.futex.store(static_cast<uint32_t>(live.identity.tid));
+
+  WakeUpper waker(queue);
+  WakeupReport report;
+  EXPECT_EQ(waker.Wakeup(/*current_priority=*/0, &report), 0);
+  EXPECT_EQ(report.signalled, 0);
+  EXPECT_EQ(report.unverified, 1);
+  EXPECT_FALSE(live.JoinAndReportWakeup());
+  // Its slot is reclaimed.
+  EXPECT_TRUE(queue.MakeWaiter().ok());
+}
+
+TEST(OwnerLivenessTest, LiveWatcherIsSignalled) {
+  QueueMemory region(OneOfEach());
+  LocklessQueue queue =
+      *LocklessQueue::Attach(region.data(), region.size_bytes(), OneOfEach());
+  LiveThread live;
+  internal::WatcherSlot* const slot = queue.region().watcher(0);
+  slot->pid.store(live.identity.pid);
+  slot->pid_namespace.store(live.identity.pid_namespace);
+  slot->kind.store(internal::kSignalWatcher);
+  internal::StoreOwnerRecord(slot->owner, live.identity);
+  slot->ownership.futex.store(static_cast<uint32_t>(live.identity.tid));
+  WakeUpper waker(queue);
+  WakeupReport report;
+  EXPECT_EQ(waker.Wakeup(/*current_priority=*/0, &report), 1);
+  EXPECT_EQ(report.signalled, 1);
+  EXPECT_TRUE(live.JoinAndReportWakeup());
+  slot->ownership.futex.store(0);
+}
+
+// The dump shows, under each owned slot, what setup would conclude about its
+// owner from the record.
+TEST(OwnerLivenessTest, PrinterShowsOwnerRecords) {
+  QueueMemory region(OneOfEach());
+  LocklessQueue queue =
+      *LocklessQueue::Attach(region.data(), region.size_bytes(), OneOfEach());
+  absl::StatusOr<Sender> mine = queue.MakeSender();
+  ASSERT_TRUE(mine.ok());
+  LiveThread live;
+  internal::WatcherSlot* const slot = queue.region().watcher(0);
+  internal::StoreOwnerRecord(slot->owner, ReusedTidRecord(live.identity));
+  slot->ownership.futex.store(static_cast<uint32_t>(live.identity.tid));
+
+  std::string dump;
+  ASSERT_TRUE(
+      PrintRegion(region.data(), region.size_bytes(), PrintOptions(), &dump)
+          .ok());
+  const OwnerIdentity me = internal::CurrentOwnerIdentity();
+  EXPECT_NE(dump.find(absl::StrFormat(
+                "owner record: pid %d tid %d started at tick %u: alive",
+                me.pid, me.tid, me.start_time_ticks)),
+            std::string::npos)
+      << dump;
+  EXPECT_NE(dump.find(absl::StrFormat(
+                "owner record: pid %d tid %d started at tick %u: tid reused "
+                "by another thread",
+                live.identity.pid, live.identity.tid,
+                live.identity.start_time_ticks - 1)),
+            std::string::npos)
+      << dump;
+  slot->ownership.futex.store(0);
+  live.JoinAndReportWakeup();
+}
+
+std::vector<unsigned char> Bytes(const QueueMemory& region) {
+  const auto* begin = static_cast<const unsigned char*>(region.data());
+  return std::vector<unsigned char>(begin, begin + region.size_bytes());
+}
+
+TEST(OwnerLivenessTest, SetupLockHeldForeverIsReportedAndRegionUntouched) {
+  QueueMemory region(OneOfEach());
+  LocklessQueue queue =
+      *LocklessQueue::Attach(region.data(), region.size_bytes(), OneOfEach());
+  internal::RegionHeader* const header = queue.region().header();
+  std::promise<void> held;
+  std::promise<void> release;
+  std::thread holder([&] {
+    ASSERT_EQ(header->setup_lock.Lock(), LockResult::kAcquired);
+    internal::StoreOwnerRecord(header->setup_lock_owner,
+                               internal::CurrentOwnerIdentity());
+    held.set_value();
+    release.get_future().wait();
+    header->setup_lock.Unlock();
+  });
+  held.get_future().wait();
+  const std::vector<unsigned char> before = Bytes(region);
+  const std::string holder_names =
+      absl::StrFormat("pid %d tid %d (alive)", getpid(),
+                      OwnerTid(header->setup_lock.RawOwnerWord()));
+
+  const auto soon =
+      std::chrono::steady_clock::now() + std::chrono::milliseconds(50);
+  absl::StatusOr<Sender> sender = queue.MakeSender(soon);
+  EXPECT_EQ(sender.status().code(), absl::StatusCode::kDeadlineExceeded);
+  EXPECT_NE(std::string(sender.status().message()).find(holder_names),
+            std::string::npos)
+      << sender.status();
+  EXPECT_TRUE(Bytes(region) == before);
+
+  release.set_value();
+  holder.join();
+}
+
+TEST(OwnerLivenessTest, UninitialisedRegionWithHeldSetupLockReportsHolder) {
+  QueueMemory region(OneOfEach());
+  auto* header = static_cast<internal::RegionHeader*>(region.data());
+  std::promise<void> held;
+  std::promise<void> release;
+  std::thread holder([&] {
+    ASSERT_EQ(header->setup_lock.Lock(), LockResult::kAcquired);
+    internal::StoreOwnerRecord(header->setup_lock_owner,
+                               internal::CurrentOwnerIdentity());
+    held.set_value();
+    release.get_future().wait();
+    header->setup_lock.Unlock();
+  });
+  held.get_future().wait();
+  const std::vector<unsigned char> before = Bytes(region);
+  absl::StatusOr<LocklessQueue> queue = LocklessQueue::Attach(
+      region.data(), region.size_bytes(), OneOfEach(),
+      std::chrono::steady_clock::now() + std::chrono::milliseconds(50));
+  EXPECT_EQ(queue.status().code(), absl::StatusCode::kDeadlineExceeded);
+  EXPECT_NE(std::string(queue.status().message()).find("(alive)"),
+            std::string::npos)
+      << queue.status();
+  EXPECT_TRUE(Bytes(region) == before);
+  release.set_value();
+  holder.join();
+}
+
+TEST(OwnerLivenessTest, ScribbledInitializedWordIsCorruptionNotReinit) {
+  for (const uint32_t scribble : {0u, 0x12345678u}) {
+    SCOPED_TRACE(scribble);
+    QueueMemory region(OneOfEach());
+    LocklessQueue queue =
+        *LocklessQueue::Attach(region.data(), region.size_bytes(), OneOfEach());
+    absl::StatusOr<Sender> sender = queue.MakeSender();
+    ASSERT_TRUE(sender.ok());
+    const char payload[] = "live";
+    ASSERT_EQ(sender->Send(payload, sizeof(payload)), SendResult::kOk);
+    queue.region().header()->initialized.store(scribble);
+    const std::vector<unsigned char> before = Bytes(region);
+
+    absl::StatusOr<LocklessQueue> again =
+        LocklessQueue::Attach(region.data(), region.size_bytes(), OneOfEach());
+    EXPECT_EQ(again.status().code(), absl::StatusCode::kDataLoss)
+        << again.status();
+    EXPECT_TRUE(Bytes(region) == before);
+  }
+}
+
+}  // namespace
+}  // namespace lockless
