@@ -445,16 +445,17 @@ class LocklessQueue {
   // first clear the waiter bits of slots whose owner died.
   //
   // Pid namespaces: the channel's robust mutexes hold thread ids as their
-  // owner's namespace numbers them. Uncontended locking, owner-death
-  // marking by the kernel, Send, Read, Wait and futex wake-ups all work
-  // across namespaces; a *contended* setup lock (two processes in different
-  // pid namespaces calling MakeSender / MakeWatcher / MakeWaiter at the same
-  // moment) makes the kernel look the owner's tid up in the caller's
-  // namespace, which it cannot: the caller waits for the lock (polling)
-  // until its deadline and then gets DeadlineExceeded naming the holder
-  // (alive unknown); a holder from another namespace is never taken over.
-  // Serialise channel setup across namespaces (e.g. create senders and
-  // watchers at startup).
+  // owner's namespace numbers them. Locking, owner-death marking by the
+  // kernel, Send, Read, Wait and futex wake-ups all work across namespaces,
+  // and so does a contended setup lock: setup takes it with compare-exchange
+  // tries (never FUTEX_LOCK_PI, which would look the holder's tid up in the
+  // caller's namespace), so a caller in one namespace simply waits for a
+  // holder in another to release it. What does not cross namespaces is
+  // judging liveness from a tid: a holder (or slot owner) from another
+  // namespace that dies without the kernel marking it is never taken over,
+  // and a setup call waiting behind it gets DeadlineExceeded naming it
+  // ("another pid namespace") at its deadline. Signal wake-ups never cross
+  // namespaces (WakeupReport::other_namespace).
   absl::StatusOr<Waiter> MakeWaiter() const;
 
   // Reads the message published at `queue_index`. On kGood, `info` holds its

@@ -25,6 +25,8 @@
 #include <vector>
 
 #include "gtest/gtest.h"
+#include "ipc/internal/owner_liveness.h"
+#include "ipc/internal/queue_layout.h"
 #include "ipc/lockless_queue.h"
 #include "ipc/signalfd.h"
 #include "sync/futex.h"
@@ -228,6 +230,83 @@ TEST(WakeupNamespaceTest, WakerInAnotherPidNamespaceNeverSignalsByNumber) {
   EXPECT_EQ(report->wakeup_result.load(), 0);
   EXPECT_EQ(report->watcher_got_signal.load(), 0);
   EXPECT_EQ(report->wait_result.load(), static_cast<int>(WaitResult::kReady));
+}
+
+// Robust mutexes across pid namespaces: the setup lock is held by a process
+// in a child pid namespace (where its tid is 1). A setup call here waits for
+// it and proceeds once it is released (setup never hands the holder's tid to
+// FUTEX_LOCK_PI, which would look it up in our namespace), and one whose
+// deadline passes first gets DeadlineExceeded saying the holder is from
+// another pid namespace, never a takeover of a holder it cannot judge.
+struct SetupAcrossNamespaces {
+  Event locked;
+  Event release;
+};
+
+TEST(SetupNamespaceTest, ContendedSetupLockHeldFromAnotherPidNamespace) {
+  QueueMemory memory(WakeConfig());
+  LocklessQueue queue =
+      *LocklessQueue::Attach(memory.data(), memory.size_bytes(), WakeConfig());
+  internal::RegionHeader* const header = queue.region().header();
+  Shared<SetupAcrossNamespaces> sync;
+  const pid_t outer = fork();
+  ASSERT_GE(outer, 0);
+  if (outer == 0) {
+    if (unshare(CLONE_NEWPID) != 0) _exit(kSkipExitCode);
+    _exit(WEXITSTATUS(RunInChild([&] {
+      // pid 1 of the new namespace: holds the setup lock as a setup call
+      // does (locked, then its owner record).
+      if (header->setup_lock.TryLock() != TryLockResult::kAcquired) return 2;
+      internal::StoreOwnerRecord(header->setup_lock_owner,
+                                 internal::CurrentOwnerIdentity());
+      sync->locked.Set();
+      sync->release.Wait();
+      header->setup_lock.Unlock();
+      return 0;
+    })));
+  }
+  // Wait for the holder, or for the child to say namespaces are refused.
+  int status = 0;
+  while (!sync->locked.IsSet()) {
+    if (waitpid(outer, &status, WNOHANG) == outer) break;
+    sched_yield();
+  }
+  if (!sync->locked.IsSet()) {
+    if (WIFEXITED(status) && WEXITSTATUS(status) == kSkipExitCode) {
+      GTEST_SKIP() << "unshare(CLONE_NEWPID) refused (needs root / "
+                      "CAP_SYS_ADMIN outside a restrictive sandbox)";
+    }
+    FAIL() << "holder never took the lock: " << DescribeStatus(status);
+  }
+
+  // A deadline that passes while it holds the lock: reported, not taken.
+  const absl::StatusOr<Sender> refused = queue.MakeSender(
+      std::chrono::steady_clock::now() + std::chrono::milliseconds(50));
+  ASSERT_FALSE(refused.ok());
+  EXPECT_EQ(refused.status().code(), absl::StatusCode::kDeadlineExceeded);
+  EXPECT_NE(refused.status().message().find("another pid namespace"),
+            std::string::npos)
+      << refused.status();
+
+  // A setup call that is already waiting when the holder releases.
+  std::atomic<pid_t> waiter_tid{0};
+  absl::StatusOr<Sender> sender = absl::UnknownError("not run");
+  std::thread waiting([&] {
+    waiter_tid.store(static_cast<pid_t>(syscall(SYS_gettid)));
+    sender = queue.MakeSender(std::chrono::steady_clock::now() +
+                              std::chrono::seconds(20));
+  });
+  while (waiter_tid.load() == 0 ||
+         !testing::ThreadIsSleeping(waiter_tid.load())) {
+    sched_yield();  // Until it sleeps between tries of the lock.
+  }
+  sync->release.Set();
+  waiting.join();
+  ASSERT_EQ(waitpid(outer, &status, 0), outer);
+  EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0)
+      << DescribeStatus(status);
+  ASSERT_TRUE(sender.ok()) << sender.status();
+  EXPECT_EQ(OwnerTid(header->setup_lock.RawOwnerWord()), 0u);
 }
 
 // ------------------------------------------------- Waiter: the futex path
