@@ -34,6 +34,7 @@
 
 #include <cstdint>
 #include <limits>
+#include <optional>
 
 namespace lockless {
 namespace internal {
@@ -46,33 +47,67 @@ inline int64_t ClockNowNs(clockid_t clock) {
   return int64_t{ts.tv_sec} * 1'000'000'000 + ts.tv_nsec;
 }
 
-// CLOCK_REALTIME - CLOCK_MONOTONIC now, exactly (see above). Reads the
-// coarse pair until one snapshot answered both (a timer tick between the
-// reads changes the monotonic one); after a few tries in a row that each
-// straddled a tick (a thread preempted each time) it falls back to the fine
-// clocks, whose difference is off by the time between the two reads.
-int64_t RealtimeOffsetNs();
+// The clocks SendClock reads: the system's. Tests substitute a scripted
+// source with the same static NowNs to step the wall clock or force ticks.
+struct SystemClocks {
+  static int64_t NowNs(clockid_t clock) { return ClockNowNs(clock); }
+};
+
+// CLOCK_REALTIME - CLOCK_MONOTONIC now, exactly (see above), or nullopt.
+// Reads the coarse pair until one snapshot answered both: every timekeeper
+// update advances the monotonic base, so equal monotonic reads around the
+// realtime one mean no update came between them. Gives up (nullopt) after a
+// few tries in a row that each straddled a tick (a thread preempted each
+// time). There is no approximate answer: the fine clocks' difference is off
+// by the time between their two reads (unbounded if preempted there), and a
+// sender keeping such an offset would stamp the future for the next 1 ms,
+// out of order with other senders' exact stamps.
+template <typename Clocks>
+std::optional<int64_t> RealtimeOffsetNs() {
+  // A tick lasts 1-10 ms and the three reads take tens of ns: two ticks in
+  // a row inside them need the thread preempted at just those points.
+  constexpr int kCoarseTries = 3;
+  for (int i = 0; i < kCoarseTries; ++i) {
+    const int64_t monotonic_before_ns = Clocks::NowNs(CLOCK_MONOTONIC_COARSE);
+    const int64_t realtime_ns = Clocks::NowNs(CLOCK_REALTIME_COARSE);
+    const int64_t monotonic_after_ns = Clocks::NowNs(CLOCK_MONOTONIC_COARSE);
+    if (monotonic_before_ns == monotonic_after_ns) {
+      return realtime_ns - monotonic_before_ns;
+    }
+  }
+  return std::nullopt;
+}
 
 struct SendTimes {
   int64_t monotonic_ns;
   int64_t realtime_ns;
 };
 
-class SendClock {
+template <typename Clocks>
+class BasicSendClock {
  public:
   // How long a sender keeps an offset before reading it again: the
   // staleness bound of realtime stamps after a wall-clock step.
   static constexpr int64_t kOffsetRefreshNs = 1'000'000;
 
   SendTimes Now() {
-    const int64_t monotonic_ns = ClockNowNs(CLOCK_MONOTONIC);
+    const int64_t monotonic_ns = Clocks::NowNs(CLOCK_MONOTONIC);
     // Unsigned (wraps, no overflow): the first call (refreshed_at_ns_ =
     // min) and a clock that went backwards (never CLOCK_MONOTONIC) both
     // refresh.
     if (static_cast<uint64_t>(monotonic_ns) -
             static_cast<uint64_t>(refreshed_at_ns_) >=
         static_cast<uint64_t>(kOffsetRefreshNs)) {
-      offset_ns_ = RealtimeOffsetNs();
+      const std::optional<int64_t> offset_ns = RealtimeOffsetNs<Clocks>();
+      if (!offset_ns.has_value()) {
+        // No snapshot read (rare, see RealtimeOffsetNs). Stamp what the wall
+        // clock itself says now, a few ns after the monotonic read: a
+        // reading taken inside this send, as every stamp was before Send
+        // read one clock, so the order along the ring holds. Keep nothing
+        // and try the offset again at the next Send.
+        return {monotonic_ns, Clocks::NowNs(CLOCK_REALTIME)};
+      }
+      offset_ns_ = *offset_ns;
       refreshed_at_ns_ = monotonic_ns;
     }
     return {monotonic_ns, monotonic_ns + offset_ns_};
@@ -82,6 +117,8 @@ class SendClock {
   int64_t offset_ns_ = 0;
   int64_t refreshed_at_ns_ = std::numeric_limits<int64_t>::min();
 };
+
+using SendClock = BasicSendClock<SystemClocks>;
 
 }  // namespace internal
 }  // namespace lockless
