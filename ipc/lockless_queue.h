@@ -430,9 +430,14 @@ class LocklessQueue {
   // up: it first looks at the ring entries of the whole batch and asks the
   // CPU to fetch every message already published there, so their cache
   // misses overlap instead of following one another. (Those looks are
-  // hints; what is returned comes from the reads.) `count` at most
-  // kMaxReadBatch; `data` may be null with data_capacity 0. Wait-free,
-  // RT-safe.
+  // hints; what is returned comes from the reads.) A `count` above
+  // kMaxReadBatch is clamped to it: a return of kMaxReadBatch with
+  // *stopped_at kGood means "call again". `infos` (or null) has room for
+  // min(count, kMaxReadBatch) entries; `data` (or null, then with
+  // data_capacity 0) for that many strides, with data_stride >=
+  // data_capacity so no message lands on the previous one's bytes (checked
+  // in debug builds). As with Read, the stride of the message that stopped
+  // the batch may hold a partial copy. Wait-free, RT-safe.
   static constexpr size_t kMaxReadBatch = 32;
   [[nodiscard]] size_t ReadMany(QueueIndex first, size_t count,
                                 MessageInfo* infos, void* data,

@@ -172,6 +172,21 @@ TEST(ReadManyTest, MatchesReadsThroughTheIndexWrap) {
   }
 }
 
+#ifndef NDEBUG
+// A stride shorter than the capacity makes batch slots overlap: message
+// k + 1 would overwrite the tail of message k after it was validated.
+TEST(ReadManyDeathTest, StrideBelowCapacityFailsTheDebugCheck) {
+  QueueMemory region(TenSlots());
+  LocklessQueue queue =
+      *LocklessQueue::Attach(region.data(), region.size_bytes(), TenSlots());
+  Batch batch;
+  EXPECT_DEATH((void)queue.ReadMany(queue.MakeQueueIndex(0), 2,
+                                    batch.infos.data(), batch.data.data(),
+                                    kBytes / 2, kBytes, &batch.stopped_at),
+               "data_stride >= data_capacity");
+}
+#endif
+
 TEST(ReadManyTest, NullInfosAndDataReadOnlyTheResults) {
   QueueMemory region(TenSlots());
   LocklessQueue queue =
