@@ -69,13 +69,14 @@ struct SystemClocks {
 // CLOCK_REALTIME - CLOCK_MONOTONIC now, exactly (see above), or nullopt.
 // Each clock_gettime call reads the vDSO data under its own sequence count,
 // so two calls can see two kernel updates. Reads the coarse pair until one
-// snapshot answered both: every timekeeper update user code can run across
-// advances the monotonic base (a tick accumulates at least one interval;
-// settimeofday, ADJ_SETOFFSET, a clocksource change and RTC sleep-time
-// injection first forward the clock to now; the resume-time injection that
-// does not runs with user tasks frozen, and ticks follow before they thaw),
-// so equal monotonic reads around the realtime one mean no update came
-// between them. Gives up (nullopt) after a
+// snapshot answered both: every timekeeper update that changes the offset
+// and that user code can run across also moves the monotonic base (a leap
+// second is applied by a tick, which accumulates at least one interval;
+// settimeofday, ADJ_SETOFFSET and RTC sleep-time injection first forward
+// the clock to now; the resume-time injection that does not runs with user
+// tasks frozen, and ticks follow before they thaw). Updates that leave the
+// base alone (an NTP frequency change) leave the offset alone too. So equal
+// monotonic reads around the realtime one give the offset of one snapshot. Gives up (nullopt) after a
 // few tries in a row that each straddled a tick (a thread preempted each
 // time). There is no approximate answer: the fine clocks' difference is off
 // by the time between their two reads (unbounded if preempted there), and a
