@@ -50,7 +50,8 @@ TEST(FastModuloTest, MatchesTheRemainderOperator) {
     // compute the slot of the last indices before the counter wraps.
     const uint32_t top_multiple = 0xffffffffu - 0xffffffffu % divisor;
     for (const uint32_t multiple :
-         {top_multiple, top_multiple - (top_multiple >= divisor ? divisor : 0)}) {
+         {top_multiple,
+          top_multiple - (top_multiple >= divisor ? divisor : 0)}) {
       for (int64_t delta = -2; delta <= 2; ++delta) {
         const int64_t x = int64_t{multiple} + delta;
         if (x >= 0 && x <= 0xffffffff) {

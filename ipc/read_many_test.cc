@@ -154,8 +154,8 @@ TEST(ReadManyTest, MatchesReadsThroughTheIndexWrap) {
       for (uint64_t position = from; position <= sent + 2; ++position) {
         const QueueIndex start =
             first.IncrementBy(static_cast<uint32_t>(position));
-        for (const size_t count : {size_t{1}, size_t{5},
-                                   LocklessQueue::kMaxReadBatch}) {
+        for (const size_t count :
+             {size_t{1}, size_t{5}, LocklessQueue::kMaxReadBatch}) {
           const Batch batch = ReadBatch(*queue, start, count);
           ExpectSameAsReads(*queue, start, count, batch);
           for (size_t k = 0; k < batch.good; ++k) {

@@ -76,12 +76,12 @@ struct SystemClocks {
 // the clock to now; the resume-time injection that does not runs with user
 // tasks frozen, and ticks follow before they thaw). Updates that leave the
 // base alone (an NTP frequency change) leave the offset alone too. So equal
-// monotonic reads around the realtime one give the offset of one snapshot. Gives up (nullopt) after a
-// few tries in a row that each straddled a tick (a thread preempted each
-// time). There is no approximate answer: the fine clocks' difference is off
-// by the time between their two reads (unbounded if preempted there), and a
-// sender keeping such an offset would stamp the future for the next 1 ms,
-// out of order with other senders' exact stamps.
+// monotonic reads around the realtime one give the offset of one snapshot.
+// Gives up (nullopt) after a few tries in a row that each straddled a tick
+// (a thread preempted each time). There is no approximate answer: the fine
+// clocks' difference is off by the time between their two reads (unbounded
+// if preempted there), and a sender keeping such an offset would stamp the
+// future for the next 1 ms, out of order with other senders' exact stamps.
 template <typename Clocks>
 std::optional<int64_t> RealtimeOffsetNs() {
   // A tick lasts 1-10 ms and the three reads take tens of ns: two ticks in
