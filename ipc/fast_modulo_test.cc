@@ -45,11 +45,32 @@ TEST(FastModuloTest, MatchesTheRemainderOperator) {
         dividends.push_back(static_cast<uint32_t>(multiple + delta));
       }
     }
+    // The last multiples below 2^32: the queue index wrap point
+    // (QueueIndex::MaxIndex) and the lap before it, where Send and Read
+    // compute the slot of the last indices before the counter wraps.
+    const uint32_t top_multiple = 0xffffffffu - 0xffffffffu % divisor;
+    for (const uint32_t multiple :
+         {top_multiple,
+          top_multiple - (top_multiple >= divisor ? divisor : 0)}) {
+      for (int64_t delta = -2; delta <= 2; ++delta) {
+        const int64_t x = int64_t{multiple} + delta;
+        if (x >= 0 && x <= 0xffffffff) {
+          dividends.push_back(static_cast<uint32_t>(x));
+        }
+      }
+    }
     for (int i = 0; i < 20000; ++i) dividends.push_back(random());
     for (const uint32_t x : dividends) {
       ASSERT_EQ(modulo.Of(x), x % divisor) << x << " % " << divisor;
     }
   }
+}
+
+// The constructor's check must run before anything divides by the divisor:
+// a zero queue_size (a bug of ours: configurations are validated first) has
+// to abort with the message, not with SIGFPE from the multiplier's division.
+TEST(FastModuloDeathTest, ZeroDivisorFailsTheCheck) {
+  EXPECT_DEATH(FastModulo(0), "FastModulo by 0");
 }
 
 }  // namespace

@@ -606,6 +606,9 @@ size_t LocklessQueue::ReadMany(QueueIndex first, size_t count,
                                MessageInfo* infos, void* data,
                                size_t data_stride, size_t data_capacity,
                                ReadResult* stopped_at) const {
+  // Overlapping strides would let message k + 1 overwrite the tail of
+  // message k after it was validated: a torn result the reads never gave.
+  LOCKLESS_DCHECK(data == nullptr || data_stride >= data_capacity);
   count = std::min(count, kMaxReadBatch);
   *stopped_at = ReadResult::kGood;
   if (count == 0) return 0;

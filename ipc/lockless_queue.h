@@ -114,7 +114,8 @@ const char* SendResultName(SendResult result);
 // Facts about a sent or read message.
 struct MessageInfo {
   std::chrono::steady_clock::time_point monotonic_sent_time;  // CLOCK_MONOTONIC
-  // CLOCK_REALTIME at the instant of monotonic_sent_time (see Sender::Send).
+  // CLOCK_REALTIME at the instant of monotonic_sent_time, except for up to
+  // 1 ms after a wall-clock step (see Sender::Send).
   std::chrono::system_clock::time_point realtime_sent_time;
   QueueIndex queue_index;
   size_t length = 0;
@@ -150,9 +151,13 @@ class Sender {
   // tsc or kvm-clock.) `info`, if given, receives the send times and the
   // queue index used. The realtime send time is derived from the monotonic
   // one with the kernel's exact offset, refreshed every 1 ms of the sender's
-  // sends: after a wall-clock step it can lag the step by up to 1 ms
-  // (internal/send_clock.h). Errors: kMessageTooLarge, kCorrupted, kNotOwner
-  // (see SendResult); in each case nothing was published.
+  // sends: after a wall-clock step (NTP step, settimeofday, leap second,
+  // resume from suspend) it can miss the step for up to 1 ms of monotonic
+  // time, and within that window realtime stamps of different senders can be
+  // out of ring order by up to the step, forward steps included
+  // (internal/send_clock.h). Monotonic send times always increase along the
+  // ring. Errors: kMessageTooLarge, kCorrupted, kNotOwner (see SendResult);
+  // in each case nothing was published.
   [[nodiscard]] SendResult Send(const void* data, size_t length,
                                 MessageInfo* info = nullptr);
 
@@ -473,9 +478,14 @@ class LocklessQueue {
   // up: it first looks at the ring entries of the whole batch and asks the
   // CPU to fetch every message already published there, so their cache
   // misses overlap instead of following one another. (Those looks are
-  // hints; what is returned comes from the reads.) `count` at most
-  // kMaxReadBatch; `data` may be null with data_capacity 0. Wait-free,
-  // RT-safe.
+  // hints; what is returned comes from the reads.) A `count` above
+  // kMaxReadBatch is clamped to it: a return of kMaxReadBatch with
+  // *stopped_at kGood means "call again". `infos` (or null) has room for
+  // min(count, kMaxReadBatch) entries; `data` (or null, then with
+  // data_capacity 0) for that many strides, with data_stride >=
+  // data_capacity so no message lands on the previous one's bytes (checked
+  // in debug builds). As with Read, the stride of the message that stopped
+  // the batch may hold a partial copy. Wait-free, RT-safe.
   static constexpr size_t kMaxReadBatch = 32;
   [[nodiscard]] size_t ReadMany(QueueIndex first, size_t count,
                                 MessageInfo* infos, void* data,

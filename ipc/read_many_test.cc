@@ -2,10 +2,12 @@
 #include <atomic>
 #include <cstdint>
 #include <cstring>
+#include <initializer_list>
 #include <string>
 #include <thread>
 #include <vector>
 
+#include "absl/status/statusor.h"
 #include "gtest/gtest.h"
 #include "ipc/lockless_queue.h"
 #include "testing/queue_memory.h"
@@ -119,6 +121,71 @@ TEST(ReadManyTest, MatchesReadsForEveryStartAndCount) {
     }
   }
 }
+
+// Through the 32-bit wrap point of the queue index, for ring sizes from 1
+// to one whose wrap point is not a power of two: every batch matches the
+// Reads and carries the messages sent at its indices, whose ring slots
+// ReadMany walks with its own wrap (slot back to 0 at queue_size, index
+// back to 0 at the wrap point).
+TEST(ReadManyTest, MatchesReadsThroughTheIndexWrap) {
+  for (const uint32_t queue_size : {1u, 2u, 3u, 10u, 64u, 1000u}) {
+    SCOPED_TRACE(::testing::Message() << "queue_size " << queue_size);
+    QueueConfig config = TenSlots();
+    config.queue_size = queue_size;
+    QueueMemory region(config);
+    const uint32_t max_index =
+        QueueIndex::MaxIndex(QueueIndex::kMaxValue, queue_size);
+    // Two laps + 3 before the wrap point; send four laps + 6 across it.
+    const uint32_t first_raw = max_index - 2 * queue_size - 3;
+    absl::StatusOr<LocklessQueue> queue = internal::AttachStartingAtForTest(
+        region.data(), region.size_bytes(), config, first_raw);
+    ASSERT_TRUE(queue.ok()) << queue.status();
+    Sender sender = *queue->MakeSender();
+    const QueueIndex first = queue->MakeQueueIndex(first_raw);
+    const uint64_t num_sends = 4 * uint64_t{queue_size} + 6;
+    for (uint64_t sent = 0; sent < num_sends; ++sent) {
+      SendNumbered(sender, sent);
+      // Batches starting in the last lap and a bit before and after it (all
+      // of them for small rings, near the wrap for the large one).
+      const uint64_t from = sent + 3 > queue_size + 3 ? sent - queue_size : 0;
+      const uint64_t wrap_at = max_index - first_raw;  // position of index 0
+      const bool near_wrap = sent + 40 >= wrap_at && sent <= wrap_at + 40;
+      if (queue_size > 64 && !near_wrap && sent + 1 != num_sends) continue;
+      for (uint64_t position = from; position <= sent + 2; ++position) {
+        const QueueIndex start =
+            first.IncrementBy(static_cast<uint32_t>(position));
+        for (const size_t count :
+             {size_t{1}, size_t{5}, LocklessQueue::kMaxReadBatch}) {
+          const Batch batch = ReadBatch(*queue, start, count);
+          ExpectSameAsReads(*queue, start, count, batch);
+          for (size_t k = 0; k < batch.good; ++k) {
+            uint64_t n;
+            std::memcpy(&n, &batch.data[k * kBytes], 8);
+            ASSERT_EQ(n, position + k);
+            ASSERT_EQ(batch.infos[k].queue_index,
+                      first.IncrementBy(static_cast<uint32_t>(position + k)));
+          }
+          if (HasFatalFailure()) return;
+        }
+      }
+    }
+  }
+}
+
+#ifndef NDEBUG
+// A stride shorter than the capacity makes batch slots overlap: message
+// k + 1 would overwrite the tail of message k after it was validated.
+TEST(ReadManyDeathTest, StrideBelowCapacityFailsTheDebugCheck) {
+  QueueMemory region(TenSlots());
+  LocklessQueue queue =
+      *LocklessQueue::Attach(region.data(), region.size_bytes(), TenSlots());
+  Batch batch;
+  EXPECT_DEATH((void)queue.ReadMany(queue.MakeQueueIndex(0), 2,
+                                    batch.infos.data(), batch.data.data(),
+                                    kBytes / 2, kBytes, &batch.stopped_at),
+               "data_stride >= data_capacity");
+}
+#endif
 
 TEST(ReadManyTest, NullInfosAndDataReadOnlyTheResults) {
   QueueMemory region(TenSlots());

@@ -19,7 +19,8 @@
 //      gap-free in queue order when the ring did not wrap, and a gap-free
 //      suffix (ending at the writer's last message) of the ring tail when it
 //      did; monotonic send times strictly increase and realtime send times
-//      never decrease along the queue; GOOD + TOO_OLD reads == messages sent;
+//      never decrease along the queue (the latter assumes nobody steps the
+//      wall clock during the run: see Sender::Send); GOOD + TOO_OLD reads == messages sent;
 //      LatestQueueIndex() afterwards == first index + total - 1 exactly.
 //
 // Iterations can be repeated on the same queue (the racer starts from whatever
