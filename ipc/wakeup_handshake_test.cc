@@ -33,12 +33,14 @@ namespace {
 
 using ::lockless::testing::QueueMemory;
 
-#if defined(__SANITIZE_THREAD__)
-// TSan cannot show store-buffer reordering and runs ~20x slower: fewer
-// rounds, still checking the test's own synchronisation.
-constexpr int kRounds = 50000;
-#else
+#if defined(NDEBUG) && !defined(__SANITIZE_THREAD__) && \
+    !defined(__SANITIZE_ADDRESS__)
 constexpr int kRounds = 1000000;
+#else
+// Unoptimised or sanitized builds cannot show the reordering (their Wakeup is
+// too slow, and TSan does not model store buffers): a short run that still
+// checks the test's own machinery.
+constexpr int kRounds = 20000;
 #endif
 // The reader's and the sender's random head starts, in spin iterations
 // (tuned by hand: with these the removed-fence mutation loses ~1 wake-up in
@@ -60,6 +62,19 @@ QueueConfig HandshakeConfig() {
 // comes up. Not synchronisation: the rounds are ordered by `round` below.
 void Spin(int spins) {
   for (volatile int i = 0; i < spins; i = i + 1) {
+  }
+}
+
+// Busy-waits until `flag` holds `value` (acquire: pairs with the release
+// that stored it) or `ok` turns false (the other side gave up). Spins first, so two threads on two idle cores hand over
+// within nanoseconds (the test needs that), then yields, so that on a
+// loaded machine, where both threads may share one core, a hand-over costs a
+// context switch instead of a time slice.
+void AwaitValue(const std::atomic<int>& flag, int value,
+                const std::atomic<bool>& ok) {
+  for (int spins = 0;
+       flag.load(std::memory_order_acquire) != value && ok.load(); ++spins) {
+    if (spins >= 2000) sched_yield();
   }
 }
 
@@ -92,16 +107,14 @@ TEST(WakeupHandshakeTest, AcknowledgeAgainstSendAndWakeupLosesNothing) {
     absl::StatusOr<Sender> sender = queue.MakeSender();
     if (!sender.ok()) {
       sender_ok.store(false);
-      sender_done.store(kRounds);
       return;
     }
     WakeUpper wake_upper(queue);
     std::minstd_rand random(2);
     for (int r = 0; r < kRounds; ++r) {
       // acquire: pairs with the reader's release of `round`, so the reader's
-      // set-up for round r (the re-armed flag) happened before our half.
-      while (round.load(std::memory_order_acquire) != r) {
-      }
+      // set-up for round r happened before our half.
+      AwaitValue(round, r, sender_ok);
       Spin(static_cast<int>(random() % kSenderJitter));
       if (sender->Send(&r, sizeof(r)) != SendResult::kOk) {
         sender_ok.store(false);
@@ -141,9 +154,7 @@ TEST(WakeupHandshakeTest, AcknowledgeAgainstSendAndWakeupLosesNothing) {
       const QueueIndex latest = queue.LatestQueueIndex();
       const bool saw_message = latest == queue.MakeQueueIndex(uint32_t(r));
       // acquire: pairs with the sender's release; `outcome` is round r's.
-      while (sender_done.load(std::memory_order_acquire) != r) {
-        if (!sender_ok.load()) break;
-      }
+      AwaitValue(sender_done, r, sender_ok);
       if (!sender_ok.load()) break;
       signalled += outcome.signalled;
       if (!saw_message && outcome.signalled == 0) ++lost;
