@@ -178,6 +178,8 @@ const char* ReadResultName(ReadResult result) {
       return "TOO_OLD";
     case ReadResult::kCorrupted:
       return "CORRUPTED";
+    case ReadResult::kOverwrote:
+      return "OVERWROTE";
   }
   return "UNKNOWN";
 }
@@ -593,7 +595,9 @@ ReadResult LocklessQueue::Read(QueueIndex queue_index, MessageInfo* info,
   std::atomic_thread_fence(std::memory_order_acquire);
   // relaxed: ordered by the fence above.
   if (message->header.queue_index.RelaxedLoad(queue_size) != queue_index) {
-    return ReadResult::kTooOld;  // Overwritten while we copied.
+    // It held queue_index when we looked before the copy: a sender replaced
+    // it while we copied.
+    return ReadResult::kOverwrote;
   }
   if (length > max_length) return ReadResult::kCorrupted;
   if (info != nullptr) {
@@ -659,6 +663,46 @@ QueueIndex LocklessQueue::LatestQueueIndex() const {
       region_.header()->next_queue_index.Load(region_.queue_size());
   if (!next.valid()) return QueueIndex::Invalid();
   return next.DecrementBy(1);
+}
+
+QueueIndex LocklessQueue::OldestQueueIndex() const {
+  const uint32_t queue_size = region_.queue_size();
+  // acquire: as LatestQueueIndex, so the ring slot loaded below is at least
+  // as new as this value says.
+  const QueueIndex next =
+      region_.header()->next_queue_index.Load(queue_size);
+  if (!next.valid()) return QueueIndex::Invalid();
+  // next's ring slot holds the oldest message: the one published one lap
+  // before next, or the initial entry if the first lap is not complete.
+  const QueueIndex lap_before = next.DecrementBy(queue_size);
+  // acquire: pairs with the publishing CAS, so the header loaded below is
+  // the one published with this entry (or newer).
+  const Index entry = region_.ring(ring_slot_of_.Of(next.index()))->Load();
+  // A sender already published next and has not advanced next_queue_index
+  // yet: lap_before is gone.
+  if (entry.IsPlausible(next)) return lap_before.Increment();
+  if (entry.IsPlausible(lap_before) && region_.NamesMessage(entry)) {
+    // acquire: as a Read's first check. The initial entries name messages
+    // whose queue index is invalid (never sent): the first lap is not
+    // complete yet.
+    const QueueIndex held = region_.message(entry.message_index())
+                                ->header.queue_index.Load(queue_size);
+    if (held == lap_before) return lap_before;
+    // Invalid and still in the ring: never sent (the first lap is not
+    // complete). The re-load tells it from a message a sender replaced and
+    // then invalidated since we loaded the entry: that sender's CAS of the
+    // slot precedes its (release) invalidation, which our acquire load
+    // above saw, so this acquire re-load sees the slot changed.
+    if (!held.valid() &&
+        region_.ring(ring_slot_of_.Of(next.index()))->Load() == entry) {
+      // Written once at initialisation, read-only since (RegionHeader).
+      return QueueIndex::FromRaw(region_.header()->first_queue_index,
+                                 queue_size);
+    }
+  }
+  // The slot moved on while we looked (a send completed): the oldest is
+  // now at least one later. Still a snapshot, as the contract says.
+  return lap_before.Increment();
 }
 
 // ---------------------------------------------------------------- Watchers

@@ -99,13 +99,17 @@ enum class ReadResult {
   kGood,
   // Nothing has been published at that queue index yet.
   kNothingNew,
-  // The message was overwritten (the reader fell more than queue_size behind,
-  // or a sender replaced it during the copy). Resynchronise from
-  // LatestQueueIndex().
+  // The message was already gone when the read began: the reader fell more
+  // than queue_size behind. Resynchronise, e.g. from OldestQueueIndex().
   kTooOld,
   // The ring names a message that cannot exist, or a length larger than the
   // configuration allows: another process corrupted the region.
   kCorrupted,
+  // The message was there when the read began, but a sender replaced it
+  // while it was being copied (the reader is about a whole lap behind; the
+  // copy in `data` may be torn and must not be used). Nothing is lost that
+  // kTooOld would not have lost: resynchronise as for kTooOld.
+  kOverwrote,
 };
 
 const char* ReadResultName(ReadResult result);
@@ -243,7 +247,7 @@ class Watcher {
 // Outcome of Waiter::Wait and LocklessQueue::WaitWithoutRegistering.
 enum class WaitResult {
   // A message at or after the queue index waited for has been published
-  // (it may already be overwritten: Read says kTooOld then).
+  // (it may already be overwritten: Read says kTooOld or kOverwrote then).
   kReady,
   // The deadline passed first.
   kTimedOut,
@@ -466,7 +470,9 @@ class LocklessQueue {
   // Reads the message published at `queue_index`. On kGood, `info` holds its
   // times, index and length, and min(length, data_capacity) payload bytes
   // were copied to `data` (which may be null with capacity 0 to read only the
-  // header). Wait-free, RT-safe.
+  // header). kTooOld: it was overwritten before the read began; kOverwrote:
+  // during the copy (`data` holds garbage then; never returned as kGood).
+  // Wait-free, RT-safe.
   [[nodiscard]] ReadResult Read(QueueIndex queue_index, MessageInfo* info,
                                 void* data, size_t data_capacity) const;
 
@@ -495,6 +501,16 @@ class LocklessQueue {
   // The newest published queue index, or QueueIndex::Invalid() if nothing was
   // ever sent. May lag by one behind a send in flight. Wait-free, RT-safe.
   QueueIndex LatestQueueIndex() const;
+
+  // The oldest queue index the ring still holds, or QueueIndex::Invalid() if
+  // nothing was ever sent: LatestQueueIndex() - (queue_size - 1) once the
+  // ring has filled, the channel's first index before. A snapshot: by the
+  // time the caller reads it, senders may already have overwritten it
+  // (Read then says kTooOld or kOverwrote); a reader that resumes a little
+  // after it (e.g. half a lap) is not overtaken at once. May lag one send in
+  // flight, as LatestQueueIndex. Wait-free, RT-safe (a few loads, no
+  // syscall).
+  QueueIndex OldestQueueIndex() const;
 
   // Blocks until a message with queue index `next_to_read` or later has
   // been published, or until the absolute CLOCK_MONOTONIC `deadline_ns`, like

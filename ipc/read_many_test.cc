@@ -235,7 +235,8 @@ TEST(ReadManyTest, RacingASenderNeverReturnsWrongOrTornMessages) {
                   LocklessQueue::kMaxReadBatch);
     check(batch);
     next += batch.good;
-    if (batch.stopped_at == ReadResult::kTooOld) {
+    if (batch.stopped_at == ReadResult::kTooOld ||
+        batch.stopped_at == ReadResult::kOverwrote) {
       const QueueIndex latest = queue.LatestQueueIndex();
       if (latest.valid() && latest.index() > next) next = latest.index();
     }

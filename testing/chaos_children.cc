@@ -208,6 +208,7 @@ class Reader {
         SleepFor(std::chrono::microseconds(20));
         return absl::OkStatus();
       case ReadResult::kTooOld:
+      case ReadResult::kOverwrote:
         ++too_old_;
         Resynchronise();
         return absl::OkStatus();

@@ -417,11 +417,14 @@ absl::Status QueueRacer::RunIteration(bool race_reads, int write_wrap_count) {
                                      q.DebugString()));
         return;
       }
-      if (record.result == ReadResult::kTooOld && !wraps) {
+      if ((record.result == ReadResult::kTooOld ||
+           record.result == ReadResult::kOverwrote) &&
+          !wraps) {
         failures.Add(absl::StrFormat(
-            "racing reader: Read(%s) is TOO_OLD, but this iteration sends "
+            "racing reader: Read(%s) is %s, but this iteration sends "
             "only %u messages into a ring of %u",
-            q.DebugString(), total, queue_size));
+            q.DebugString(), ReadResultName(record.result), total,
+            queue_size));
         return;
       }
     }
@@ -521,7 +524,9 @@ absl::Status QueueRacer::RunIteration(bool race_reads, int write_wrap_count) {
     for (uint64_t p = 0; p < total; ++p) {
       const QueueIndex q = first.IncrementBy(static_cast<uint32_t>(p));
       const ReadRecord& read = reads[p];
-      if (read.result == ReadResult::kTooOld) {
+      // Settled reads never race a sender, so only racing ones say OVERWROTE.
+      if (read.result == ReadResult::kTooOld ||
+          read.result == ReadResult::kOverwrote) {
         ++too_old;
         continue;
       }
@@ -623,11 +628,13 @@ absl::Status QueueRacer::RunIteration(bool race_reads, int write_wrap_count) {
                /*gap_free_suffix=*/false);
     // A message the racing reader found overwritten stays overwritten.
     for (uint64_t p = 0; p < total && !failures.failed(); ++p) {
-      if (raced[p].result == ReadResult::kTooOld &&
+      if ((raced[p].result == ReadResult::kTooOld ||
+           raced[p].result == ReadResult::kOverwrote) &&
           settled[p].result != ReadResult::kTooOld) {
         failures.Add(absl::StrFormat(
-            "racing reader: Read(%s) was TOO_OLD, but it is %s afterwards",
+            "racing reader: Read(%s) was %s, but it is %s afterwards",
             first.IncrementBy(static_cast<uint32_t>(p)).DebugString(),
+            ReadResultName(raced[p].result),
             ReadResultName(settled[p].result)));
       }
     }

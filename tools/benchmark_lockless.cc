@@ -120,7 +120,8 @@ bool LocklessTransport::Receive(void* message) {
     switch (stopped_at) {
       case ReadResult::kGood:
         break;  // not reached: good == 0 means something stopped it
-      case ReadResult::kTooOld: {
+      case ReadResult::kTooOld:
+      case ReadResult::kOverwrote: {
         ++too_old_events_;
         const QueueIndex latest = queue.LatestQueueIndex();
         // Resume half a lap behind the newest message: everything from there

@@ -118,6 +118,7 @@ void InitializeRegion(const RegionView& region, uint32_t first_queue_index) {
   header->next_queue_index.RelaxedStore(
       first_queue_index == 0 ? QueueIndex::Invalid() : first);
   header->reserved1 = 0;
+  header->first_queue_index = first_queue_index;
   header->waiter_bits.store(0, std::memory_order_relaxed);
   // release: pairs with the acquire load of `initialized` by every opener,
   // which then sees all of the above.

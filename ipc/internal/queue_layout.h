@@ -40,8 +40,9 @@ inline constexpr size_t kCacheLineBytes = 64;
 // "LOCKLESS" in ASCII, little-endian: marks a region as ours.
 inline constexpr uint64_t kRegionMagic = 0x5353454c4b434f4cull;
 // Bump whenever anything in this file changes shape or meaning.
-// 2: wake-up words (issue 11). 3: owner records (issue 12).
-inline constexpr uint32_t kLayoutVersion = 3;
+// 2: wake-up words (issue 11). 3: owner records (issue 12). 4: first queue
+// index and minimum message age (issue 16).
+inline constexpr uint32_t kLayoutVersion = 4;
 // Value of RegionHeader::initialized once the region is ready. Not just 1, so
 // that a foreign file is unlikely to look initialised.
 inline constexpr uint32_t kInitializedValue = 0x1d1e1a11u;
@@ -103,6 +104,9 @@ struct RegionHeader {
   uint32_t initializing;
   uint64_t total_size_bytes;
   StoredConfig config;
+  // The queue index of the first message ever sent on the channel (0 except
+  // in tests of the wrap; OldestQueueIndex before the first lap completes).
+  uint32_t first_queue_index;
   // 0 until the region is fully initialised, then kInitializedValue (release
   // store under setup_lock; readers acquire). A death before the store leaves
   // 0 and the next opener initialises again.

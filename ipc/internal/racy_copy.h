@@ -3,7 +3,7 @@
 // A reader copies a message's payload while a sender may, rarely, be
 // rewriting it (the message was recycled mid-copy). The copy is then
 // discarded: the reader re-checks the message's queue index after an acquire
-// fence and returns TOO_OLD. Such a copy is a data race by the letter of the
+// fence and returns OVERWROTE. Such a copy is a data race by the letter of the
 // C++ memory model, so ThreadSanitizer is told to ignore the reads inside it
 // (only these reads, not the validation around them). Without TSan this is
 // exactly memcpy.

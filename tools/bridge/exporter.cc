@@ -170,7 +170,7 @@ class Exporter : public ChannelWorker {
       const ReadResult result =
           queue.Read(next_, &info, buffer.data(), buffer.size());
       if (result == ReadResult::kNothingNew) return;
-      if (result == ReadResult::kTooOld) {
+      if (result == ReadResult::kTooOld || result == ReadResult::kOverwrote) {
         // Overwritten before we read it: skip to the oldest the ring still
         // holds, counting what was lost.
         const QueueIndex latest = queue.LatestQueueIndex();

@@ -66,7 +66,8 @@ class StreamChecker {
                                     next_.index(), latest.index()));
           }
           return read;
-        case ReadResult::kTooOld: {
+        case ReadResult::kTooOld:
+        case ReadResult::kOverwrote: {
           // We fell more than queue_size behind: resynchronise.
           const QueueIndex now_latest = queue_.LatestQueueIndex();
           ++tally_.too_old;
