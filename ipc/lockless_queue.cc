@@ -82,7 +82,8 @@ absl::Status ValidateInitializedHeader(const RegionView& region) {
   const QueueConfig stored{header->config.num_watchers,
                            header->config.num_senders,
                            header->config.queue_size,
-                           header->config.message_data_size_bytes};
+                           header->config.message_data_size_bytes,
+                           header->config.min_message_age_ns};
   if (stored != region.config()) {
     return absl::FailedPreconditionError(absl::StrFormat(
         "region was created with configuration %s, but this process asked "
@@ -194,6 +195,8 @@ const char* SendResultName(SendResult result) {
       return "CORRUPTED";
     case SendResult::kNotOwner:
       return "NOT_OWNER";
+    case SendResult::kTooFast:
+      return "TOO_FAST";
   }
   return "UNKNOWN";
 }
@@ -348,7 +351,9 @@ Sender::Sender(const RegionView& region, uint32_t slot)
       ownership_(&region.sender(slot)->ownership),
       ring_slot_of_(region.queue_size()),
       max_index_(QueueIndex::MaxIndex(QueueIndex::kMaxValue,
-                                      region.queue_size())) {
+                                      region.queue_size())),
+      min_message_age_ns_(
+          static_cast<int64_t>(region.config().min_message_age_ns)) {
   SenderSlot* const sender = region_.sender(slot_);
   // relaxed: only the slot's owner writes scratch_index.
   Message* const scratch =
@@ -465,6 +470,35 @@ SendResult Sender::Publish(size_t length, MessageInfo* info) {
     const internal::SendTimes times = clock_.Now();
     const int64_t monotonic_ns = times.monotonic_ns;
     const int64_t realtime_ns = times.realtime_ns;
+
+    // Rate limit, checked on every retry against the message this attempt
+    // replaces, before this attempt writes anything but its own scratch
+    // message: so it adds no shared-memory write (a death here leaves what a
+    // death before step 3 leaves; the recovery argument and the death suite
+    // are unchanged), and kTooFast publishes nothing. The CAS in step 5
+    // succeeds only if the slot still holds to_replace, so the message it
+    // replaces is the one checked here.
+    if (min_message_age_ns_ != 0 && replaced_queue_index.valid()) {
+      const Message* const replaced =
+          region.message(to_replace.message_index());
+      // relaxed: validated below like a reader's copy (the queue index still
+      // one_lap_earlier after an acquire fence means the time is the one
+      // published with it, not a later sender's restamp).
+      const int64_t replaced_sent_ns =
+          replaced->header.monotonic_sent_time_ns.load(
+              std::memory_order_relaxed);
+      // acquire fence: pairs with the release fence a recycling sender
+      // issues after invalidating the queue index and before restamping.
+      std::atomic_thread_fence(std::memory_order_acquire);
+      // relaxed: ordered by the fence above.
+      if (replaced->header.queue_index.RelaxedLoad(queue_size) !=
+          one_lap_earlier) {
+        continue;  // Recycled meanwhile: the slot moved on, retry.
+      }
+      if (monotonic_ns - replaced_sent_ns < min_message_age_ns_) {
+        return SendResult::kTooFast;
+      }
+    }
     scratch->header.monotonic_sent_time_ns.store(monotonic_ns,
                                                  std::memory_order_relaxed);
     scratch->header.realtime_sent_time_ns.store(realtime_ns,

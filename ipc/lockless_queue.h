@@ -91,6 +91,11 @@ enum class SendResult {
   // have a new owner), or the Sender is used from another thread or a forked
   // child. Nothing was published and nothing in the channel was touched.
   kNotOwner,
+  // Rate limit (QueueConfig::min_message_age_ns): the message this send
+  // would overwrite is younger than the limit. Nothing was published; the
+  // payload stays in the scratch buffer (data()), so the caller may retry
+  // later with Send(length).
+  kTooFast,
 };
 
 // Outcome of LocklessQueue::Read.
@@ -160,8 +165,8 @@ class Sender {
   // time, and within that window realtime stamps of different senders can be
   // out of ring order by up to the step, forward steps included
   // (internal/send_clock.h). Monotonic send times always increase along the
-  // ring. Errors: kMessageTooLarge, kCorrupted, kNotOwner (see SendResult);
-  // in each case nothing was published.
+  // ring. Errors: kMessageTooLarge, kCorrupted, kNotOwner, kTooFast (see
+  // SendResult); in each case nothing was published.
   [[nodiscard]] SendResult Send(const void* data, size_t length,
                                 MessageInfo* info = nullptr);
 
@@ -193,6 +198,9 @@ class Sender {
   // needs both on every call.
   internal::FastModulo ring_slot_of_;
   uint32_t max_index_ = 0;
+  // QueueConfig::min_message_age_ns, copied so the unlimited case costs one
+  // well-predicted branch on a member.
+  int64_t min_message_age_ns_ = 0;
 };
 
 // A registration of the calling thread for signal wake-ups. Move-only; the

@@ -8,8 +8,9 @@ namespace lockless {
 std::string QueueConfig::DebugString() const {
   return absl::StrFormat(
       "{num_watchers: %u, num_senders: %u, queue_size: %u, "
-      "message_data_size_bytes: %u}",
-      num_watchers, num_senders, queue_size, message_data_size_bytes);
+      "message_data_size_bytes: %u, min_message_age_ns: %u}",
+      num_watchers, num_senders, queue_size, message_data_size_bytes,
+      min_message_age_ns);
 }
 
 absl::Status ValidateConfig(const QueueConfig& config) {
@@ -33,6 +34,11 @@ absl::Status ValidateConfig(const QueueConfig& config) {
     return absl::InvalidArgumentError(absl::StrFormat(
         "message_data_size_bytes %u exceeds the maximum %u",
         config.message_data_size_bytes, kMaxMessageDataSizeBytes));
+  }
+  if (config.min_message_age_ns > kMaxMinMessageAgeNs) {
+    return absl::InvalidArgumentError(absl::StrFormat(
+        "min_message_age_ns %u exceeds the maximum %u",
+        config.min_message_age_ns, kMaxMinMessageAgeNs));
   }
   const uint64_t num_messages =
       uint64_t{config.queue_size} + config.num_senders;

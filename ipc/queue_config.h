@@ -25,12 +25,19 @@ struct QueueConfig {
   uint32_t queue_size = 100;
   // Largest message payload in bytes. At least 1.
   uint64_t message_data_size_bytes = 128;
+  // Rate limit: a message younger than this (CLOCK_MONOTONIC nanoseconds
+  // since it was sent) is never overwritten; a Send that would replace it
+  // returns SendResult::kTooFast and publishes nothing. So a runaway sender
+  // cannot flush the last queue_size messages faster than queue_size per
+  // min_message_age_ns. 0 (default): no limit. At most kMaxMinMessageAgeNs.
+  uint64_t min_message_age_ns = 0;
 
   bool operator==(const QueueConfig& other) const {
     return num_watchers == other.num_watchers &&
            num_senders == other.num_senders &&
            queue_size == other.queue_size &&
-           message_data_size_bytes == other.message_data_size_bytes;
+           message_data_size_bytes == other.message_data_size_bytes &&
+           min_message_age_ns == other.min_message_age_ns;
   }
   bool operator!=(const QueueConfig& other) const { return !(*this == other); }
 
@@ -41,10 +48,13 @@ struct QueueConfig {
 inline constexpr uint32_t kMaxQueueSize = 0x7fffffff;  // keeps >= 2 laps
 inline constexpr uint64_t kMaxMessageDataSizeBytes = uint64_t{1} << 30;
 inline constexpr uint64_t kMaxRegionSizeBytes = uint64_t{1} << 40;
+// About 146 years: keeps the age comparison in int64 nanoseconds.
+inline constexpr uint64_t kMaxMinMessageAgeNs = uint64_t{1} << 62;
 
 // OK, or InvalidArgument naming the offending field: zero queue_size,
 // num_senders or message size; more messages (queue_size + num_senders) than
-// an Index can address; sizes whose region would exceed kMaxRegionSizeBytes.
+// an Index can address; sizes whose region would exceed kMaxRegionSizeBytes;
+// min_message_age_ns above kMaxMinMessageAgeNs.
 absl::Status ValidateConfig(const QueueConfig& config);
 
 // Exact size in bytes of a channel region for `config`, or the

@@ -542,6 +542,7 @@ absl::StatusOr<internal::Layout> ValidateRegionImage(const void* memory,
   config.num_senders = fields.config.num_senders;
   config.queue_size = fields.config.queue_size;
   config.message_data_size_bytes = fields.config.message_data_size_bytes;
+  config.min_message_age_ns = fields.config.min_message_age_ns;
   absl::StatusOr<Layout> layout = internal::ComputeLayout(config);
   if (!layout.ok()) {
     return absl::DataLossError(absl::StrFormat(

@@ -114,7 +114,8 @@ void InitializeRegion(const RegionView& region, uint32_t first_queue_index) {
   header->config = StoredConfig{config.num_watchers, config.num_senders,
                                 config.queue_size,
                                 static_cast<uint32_t>(sizeof(Index)),
-                                config.message_data_size_bytes};
+                                config.message_data_size_bytes,
+                                config.min_message_age_ns};
   header->next_queue_index.RelaxedStore(
       first_queue_index == 0 ? QueueIndex::Invalid() : first);
   header->reserved1 = 0;

@@ -56,8 +56,9 @@ struct StoredConfig {
   uint32_t queue_size;
   uint32_t index_bytes;  // sizeof(Index): 4 or 8; both sides must agree.
   uint64_t message_data_size_bytes;
+  uint64_t min_message_age_ns;  // QueueConfig::min_message_age_ns.
 };
-static_assert(sizeof(StoredConfig) == 24);
+static_assert(sizeof(StoredConfig) == 32);
 
 // Who owns a robust mutex, as its owner describes itself (plain copy).
 struct OwnerIdentity {
