@@ -398,7 +398,45 @@ SendResult Sender::Send(size_t length, MessageInfo* info) {
   return Publish(length, info);
 }
 
+Sender::AgeCheck Sender::CheckAge(Index to_replace, bool replaces_a_message,
+                                  QueueIndex replaced_queue_index,
+                                  int64_t now_ns) const {
+  // A never-sent initial message (invalid queue index) has no age.
+  if (!replaces_a_message) return AgeCheck::kOldEnough;
+  const Message* const replaced = region_.message(to_replace.message_index());
+  // relaxed: validated below like a reader's copy (the queue index unchanged
+  // after an acquire fence means the time is the one published with it, not
+  // a recycling sender's new stamp).
+  const int64_t replaced_sent_ns =
+      replaced->header.monotonic_sent_time_ns.load(std::memory_order_relaxed);
+  // acquire fence: pairs with the release fence a recycling sender issues
+  // after invalidating the queue index and before it stamps new times.
+  std::atomic_thread_fence(std::memory_order_acquire);
+  // relaxed: ordered by the fence above.
+  if (replaced->header.queue_index.RelaxedLoad(region_.queue_size()) !=
+      replaced_queue_index) {
+    return AgeCheck::kRecycled;
+  }
+  return now_ns - replaced_sent_ns < min_message_age_ns_ ? AgeCheck::kTooYoung
+                                                         : AgeCheck::kOldEnough;
+}
+
 SendResult Sender::Publish(size_t length, MessageInfo* info) {
+  // Without a rate limit this one well-predicted branch is all the limit
+  // costs: the limited protocol is a separate instantiation, out of line,
+  // so it takes no registers or instructions from the unlimited one.
+  if (__builtin_expect(min_message_age_ns_ != 0, 0)) {
+    return PublishRateLimited(length, info);
+  }
+  return PublishSteps</*kRateLimited=*/false>(length, info);
+}
+
+SendResult Sender::PublishRateLimited(size_t length, MessageInfo* info) {
+  return PublishSteps</*kRateLimited=*/true>(length, info);
+}
+
+template <bool kRateLimited>
+SendResult Sender::PublishSteps(size_t length, MessageInfo* info) {
   const RegionView& region = region_;
   const uint32_t queue_size = region.queue_size();
   RegionHeader* const header = region.header();
@@ -478,26 +516,12 @@ SendResult Sender::Publish(size_t length, MessageInfo* info) {
     // are unchanged), and kTooFast publishes nothing. The CAS in step 5
     // succeeds only if the slot still holds to_replace, so the message it
     // replaces is the one checked here.
-    if (min_message_age_ns_ != 0 && replaced_queue_index.valid()) {
-      const Message* const replaced =
-          region.message(to_replace.message_index());
-      // relaxed: validated below like a reader's copy (the queue index still
-      // one_lap_earlier after an acquire fence means the time is the one
-      // published with it, not a later sender's restamp).
-      const int64_t replaced_sent_ns =
-          replaced->header.monotonic_sent_time_ns.load(
-              std::memory_order_relaxed);
-      // acquire fence: pairs with the release fence a recycling sender
-      // issues after invalidating the queue index and before restamping.
-      std::atomic_thread_fence(std::memory_order_acquire);
-      // relaxed: ordered by the fence above.
-      if (replaced->header.queue_index.RelaxedLoad(queue_size) !=
-          one_lap_earlier) {
-        continue;  // Recycled meanwhile: the slot moved on, retry.
-      }
-      if (monotonic_ns - replaced_sent_ns < min_message_age_ns_) {
-        return SendResult::kTooFast;
-      }
+    if constexpr (kRateLimited) {
+      const AgeCheck age =
+          CheckAge(to_replace, replaced_queue_index.valid(), one_lap_earlier,
+                   monotonic_ns);
+      if (age == AgeCheck::kRecycled) continue;
+      if (age == AgeCheck::kTooYoung) return SendResult::kTooFast;
     }
     scratch->header.monotonic_sent_time_ns.store(monotonic_ns,
                                                  std::memory_order_relaxed);

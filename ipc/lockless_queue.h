@@ -188,6 +188,20 @@ class Sender {
   void* ScratchData() const;
   // Steps 2-6 of the send protocol (lockless_queue.cc), after the checks.
   SendResult Publish(size_t length, MessageInfo* info);
+  // The same with the rate limit's check (a separate, out-of-line
+  // instantiation, so that the unlimited send does not pay for it).
+  template <bool kRateLimited>
+  SendResult PublishSteps(size_t length, MessageInfo* info);
+  [[gnu::noinline]] SendResult PublishRateLimited(size_t length,
+                                                  MessageInfo* info);
+  // The rate limit's verdict on replacing the message `to_replace` names,
+  // published for `replaced_queue_index` (when `replaces_a_message`), at
+  // CLOCK_MONOTONIC `now_ns`. Reads only.
+  enum class AgeCheck { kOldEnough, kTooYoung, kRecycled };
+  AgeCheck CheckAge(Index to_replace,
+                                                 bool replaces_a_message,
+                                                 QueueIndex replaced_queue_index,
+                                                 int64_t now_ns) const;
 
   internal::RegionView region_;
   uint32_t slot_ = 0;
