@@ -199,6 +199,9 @@ class ReadOnlyChannel {
   }
   // LocklessQueue::LatestQueueIndex: wait-free, RT-safe, thread-safe.
   QueueIndex LatestQueueIndex() const { return queue_.LatestQueueIndex(); }
+  // LocklessQueue::OldestQueueIndex (a snapshot): wait-free, RT-safe,
+  // thread-safe; only loads, so it works on the read-only mapping.
+  QueueIndex OldestQueueIndex() const { return queue_.OldestQueueIndex(); }
   // The blocking wait of a reader that cannot write:
   // LocklessQueue::WaitWithoutRegistering (prompt while any read-write
   // Waiter is registered, else within `poll_interval_ns`). Thread-safe.
