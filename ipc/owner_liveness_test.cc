@@ -262,6 +262,37 @@ TEST(OwnerLivenessTest, SenderSlotNamingAReusedTidIsRecovered) {
   live.JoinAndReportWakeup();
 }
 
+// The setup lock's holder records itself only after its TryLock, so for a
+// few instructions the word names a holder that no record describes. If the
+// record an earlier holder left behind names the same tid (tids are reused:
+// here an earlier thread of this process with our tid, as the start time
+// says), a waiter must not judge the new, live holder by it: taking the lock
+// over would give it two holders.
+TEST(OwnerLivenessTest, UnrecordedHolderIsNotJudgedByAnEarlierHoldersRecord) {
+  QueueMemory region(OneOfEach());
+  LocklessQueue queue =
+      *LocklessQueue::Attach(region.data(), region.size_bytes(), OneOfEach());
+  internal::RegionHeader* const header = queue.region().header();
+  // The earlier holder: takes and releases the lock through the API...
+  ASSERT_TRUE(queue.MakeSender().ok());
+  // ...and was another thread with our tid (what it left says so).
+  header->setup_lock_owner.start_time_ticks.fetch_sub(1);
+
+  // We take the lock as SetupLock::Acquire does, and have not recorded
+  // ourselves yet.
+  ASSERT_EQ(header->setup_lock.TryLock(), TryLockResult::kAcquired);
+  const uint32_t ours = header->setup_lock.RawOwnerWord();
+  std::thread([&queue] {
+    const absl::StatusOr<Sender> sender = queue.MakeSender(
+        std::chrono::steady_clock::now() + std::chrono::milliseconds(50));
+    EXPECT_EQ(sender.status().code(), absl::StatusCode::kDeadlineExceeded)
+        << "took over the setup lock from its live holder: "
+        << sender.status();
+  }).join();
+  EXPECT_EQ(header->setup_lock.RawOwnerWord(), ours);
+  if (header->setup_lock.RawOwnerWord() == ours) header->setup_lock.Unlock();
+}
+
 TEST(OwnerLivenessTest, LiveSenderIsNotTakenOver) {
   QueueMemory region(OneOfEach());
   LocklessQueue queue =

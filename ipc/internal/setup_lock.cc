@@ -100,7 +100,18 @@ SetupLock::SetupLock(SetupLock&& other) noexcept
       previous_record_(other.previous_record_) {}
 
 SetupLock::~SetupLock() {
-  if (header_ != nullptr) header_->setup_lock.Unlock();
+  if (header_ == nullptr) return;
+  // The record describes a holder only while the word names it. Left behind,
+  // it would also describe the next holder that reuses our tid, in the few
+  // instructions between its TryLock and its own StoreOwnerRecord, and a
+  // waiter would judge that live holder by our record: gone, or replaced,
+  // and take the lock over. So the tid goes first.
+  // relaxed: ordered before the unlock's release compare-exchange; a waiter
+  // that sees a later holder's tid in the word (acquire) reads from that
+  // holder's lock, which continues this unlock's release sequence, so it
+  // sees tid 0 here or the later holder's own record.
+  header_->setup_lock_owner.tid.store(0, std::memory_order_relaxed);
+  header_->setup_lock.Unlock();
 }
 
 void SetupLock::RestorePreviousRecord() {

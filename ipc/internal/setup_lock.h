@@ -33,9 +33,13 @@
 // debugger; slots have no such window (they are only claimed and marked
 // under the setup lock).
 //
+// A holder's record is cleared (tid 0) just before it unlocks: a record
+// left behind would describe the next holder that reuses the tid, until that
+// holder has recorded itself, and a waiter would take the lock from it.
+//
 // Not covered: a holder that dies unmarked between taking the lock and
-// recording itself (a few instructions in Acquire) leaves a word whose tid
-// no record describes. Its liveness cannot be proven (the tid may belong to
+// recording itself, or between clearing its record and unlocking (a few
+// instructions each) leaves a word whose tid no record describes. Its liveness cannot be proven (the tid may belong to
 // another pid namespace), so it is never taken over: every setup call then
 // ends in DeadlineExceeded ("has not recorded its process") until the file
 // is recreated. The kernel's robust-list mark covers this window whenever
@@ -84,7 +88,8 @@ class SetupLock {
 
   // Puts back the holder record that Acquire overwrote, so that a caller
   // that changes nothing else leaves the region byte for byte as it found
-  // it once the lock is released (the word returns to 0).
+  // it once the lock is released (the word returns to 0, and the record's
+  // tid, which a released lock leaves 0, is cleared again on unlock).
   void RestorePreviousRecord();
 
  private:
