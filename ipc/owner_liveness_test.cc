@@ -4,7 +4,10 @@
 #include "ipc/internal/owner_liveness.h"
 
 #include <linux/futex.h>
+#include <fcntl.h>
+#include <sched.h>
 #include <signal.h>
+#include <sys/mount.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -291,6 +294,103 @@ TEST(OwnerLivenessTest, UnrecordedHolderIsNotJudgedByAnEarlierHoldersRecord) {
   }).join();
   EXPECT_EQ(header->setup_lock.RawOwnerWord(), ours);
   if (header->setup_lock.RawOwnerWord() == ours) header->setup_lock.Unlock();
+}
+
+// Writes `text` to the file at `path`; false on any error.
+bool WriteFile(const char* path, const std::string& text) {
+  const int fd = open(path, O_WRONLY | O_CLOEXEC);
+  if (fd < 0) return false;
+  const bool ok = write(fd, text.data(), text.size()) ==
+                  static_cast<ssize_t>(text.size());
+  close(fd);
+  return ok;
+}
+
+// /proc numbers threads as the pid namespace it was mounted from. Two
+// processes of one pid namespace can see different /procs (one entered the
+// namespace without mounting its own: nsenter -p, unshare -p without
+// --mount-proc). The owner records itself through a /proc of its namespace;
+// a judge whose /proc is an outer namespace's reads, under the owner's
+// numbers, an unrelated outer thread (here: this test's LiveThread, whose
+// tid the owner is given through ns_last_pid), finds another start time,
+// and must not conclude that the owner's tid was reused.
+TEST(OwnerLivenessTest, ProcOfAnotherPidNamespaceProvesNothing) {
+  QueueMemory region(OneOfEach());
+  LocklessQueue queue =
+      *LocklessQueue::Attach(region.data(), region.size_bytes(), OneOfEach());
+  LiveThread outer;  // Its tid: the inner owner's pid and tid.
+  int ready[2];
+  ASSERT_EQ(pipe(ready), 0);
+  const uid_t uid = getuid();
+  const gid_t gid = getgid();
+  const pid_t child = fork();
+  if (child == 0) {
+    close(ready[1]);
+    // 77: namespaces unavailable here (the test is skipped).
+    if (unshare(CLONE_NEWUSER | CLONE_NEWPID) != 0) _exit(77);
+    if (!WriteFile("/proc/self/setgroups", "deny") ||
+        !WriteFile("/proc/self/uid_map", absl::StrFormat("0 %d 1", uid)) ||
+        !WriteFile("/proc/self/gid_map", absl::StrFormat("0 %d 1", gid))) {
+      _exit(77);
+    }
+    int owner_ready[2];
+    if (pipe(owner_ready) != 0) _exit(2);
+    const pid_t init = fork();  // Pid 1 of the new namespace.
+    if (init == 0) {
+      close(owner_ready[0]);
+      // Its own mount namespace with a /proc of the new pid namespace.
+      if (unshare(CLONE_NEWNS) != 0 ||
+          mount("none", "/", nullptr, MS_REC | MS_PRIVATE, nullptr) != 0 ||
+          mount("proc", "/proc", "proc", 0, nullptr) != 0 ||
+          !WriteFile("/proc/sys/kernel/ns_last_pid",
+                     std::to_string(outer.identity.tid - 1))) {
+        _exit(77);
+      }
+      const pid_t owner = fork();
+      if (owner == 0) {
+        if (getpid() != outer.identity.tid) _exit(77);
+        absl::StatusOr<Sender> sender = queue.MakeSender();
+        if (!sender.ok()) _exit(3);
+        new Sender(*std::move(sender));  // Held until killed.
+        const char byte = 1;
+        if (write(owner_ready[1], &byte, 1) != 1) _exit(4);
+        while (true) pause();
+      }
+      while (true) pause();  // Killed with the namespace.
+    }
+    close(owner_ready[1]);
+    char byte = 0;
+    const bool owner_claimed = read(owner_ready[0], &byte, 1) == 1;
+    int code = 77;
+    if (owner_claimed) {
+      // The judge: in the new pid namespace, with the outer /proc.
+      const pid_t judge = fork();
+      if (judge == 0) {
+        const absl::StatusOr<Sender> sender = queue.MakeSender(
+            std::chrono::steady_clock::now() + std::chrono::seconds(2));
+        _exit(sender.status().code() == absl::StatusCode::kResourceExhausted
+                  ? 0
+                  : sender.ok() ? 10 : 11);
+      }
+      int status = 0;
+      waitpid(judge, &status, 0);
+      code = WIFEXITED(status) ? WEXITSTATUS(status) : 12;
+    }
+    kill(init, SIGKILL);  // Takes the whole namespace with it.
+    waitpid(init, nullptr, 0);
+    _exit(code);
+  }
+  close(ready[0]);
+  close(ready[1]);
+  int status = 0;
+  ASSERT_EQ(waitpid(child, &status, 0), child);
+  outer.JoinAndReportWakeup();
+  ASSERT_TRUE(WIFEXITED(status)) << status;
+  if (WEXITSTATUS(status) == 77) {
+    GTEST_SKIP() << "needs user and pid namespaces and a mountable /proc";
+  }
+  EXPECT_EQ(WEXITSTATUS(status), 0)
+      << "10: the live owner's slot was taken over; 11: other error";
 }
 
 TEST(OwnerLivenessTest, LiveSenderIsNotTakenOver) {

@@ -44,6 +44,34 @@ bool ParseStat(const char* text, ThreadStat* out) {
 
 }  // namespace
 
+bool ProcNumbersAsWeDo() {
+  // "NSpid:" lists our pid in each pid namespace from the one /proc was
+  // mounted from down to our own: one entry exactly when they are the same.
+  // (Absent before Linux 4.1: then unknown, so no.)
+  const int fd = open("/proc/self/status", O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return false;
+  char text[4096];
+  size_t length = 0;
+  while (length < sizeof(text) - 1) {
+    const ssize_t got = read(fd, text + length, sizeof(text) - 1 - length);
+    if (got < 0 && errno == EINTR) continue;
+    if (got <= 0) break;
+    length += static_cast<size_t>(got);
+  }
+  close(fd);
+  text[length] = '\0';
+  const char* line = std::strstr(text, "\nNSpid:");
+  if (line == nullptr) return false;
+  int entries = 0;
+  for (const char* p = line + 7; *p != '\0' && *p != '\n';) {
+    while (*p == ' ' || *p == '\t') ++p;
+    if (*p < '0' || *p > '9') break;
+    ++entries;
+    while (*p >= '0' && *p <= '9') ++p;
+  }
+  return entries == 1;
+}
+
 ThreadStat ReadThreadStat(pid_t pid, pid_t tid) {
   ThreadStat result;
   if (pid <= 0 || tid <= 0) {
@@ -91,7 +119,12 @@ OwnerIdentity CurrentOwnerIdentity() {
     identity.tid = tid;
     identity.pid = getpid();
     identity.pid_namespace = PidNamespaceId();
-    const ThreadStat stat = ReadThreadStat(identity.pid, tid);
+    // Through a /proc of another pid namespace, <pid>/task/<tid> names an
+    // unrelated thread: record no start time (judged kUnknown) rather than
+    // that thread's.
+    const ThreadStat stat = ProcNumbersAsWeDo()
+                                ? ReadThreadStat(identity.pid, tid)
+                                : ThreadStat();
     identity.start_time_ticks =
         stat.lookup == ThreadStat::Lookup::kFound ? stat.start_time_ticks : 0;
     cached = identity;
@@ -120,6 +153,9 @@ OwnerLiveness JudgeOwner(pid_t tid, const OwnerIdentity& record,
       record.start_time_ticks == 0) {
     return OwnerLiveness::kUnknown;
   }
+  // Our /proc may number threads as an outer pid namespace does (entered
+  // without mounting our own): the file read below would be another thread.
+  if (!ProcNumbersAsWeDo()) return OwnerLiveness::kUnknown;
   const ThreadStat stat = ReadThreadStat(record.pid, tid);
   switch (stat.lookup) {
     case ThreadStat::Lookup::kNoSuchThread:
