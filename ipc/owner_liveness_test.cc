@@ -8,6 +8,7 @@
 #include <sched.h>
 #include <signal.h>
 #include <sys/mount.h>
+#include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -391,6 +392,72 @@ TEST(OwnerLivenessTest, ProcOfAnotherPidNamespaceProvesNothing) {
   }
   EXPECT_EQ(WEXITSTATUS(status), 0)
       << "10: the live owner's slot was taken over; 11: other error";
+}
+
+// The inode of /proc/self/ns/pid: what PidNamespaceId() returns.
+uint64_t PidNamespaceInode() {
+  struct stat st;
+  if (stat("/proc/self/ns/pid", &st) != 0) return 0;
+  return static_cast<uint64_t>(st.st_ino);
+}
+
+// What a forked child records must be its own identity even when its tid
+// equals the one its parent's thread had cached: possible when the child is
+// in a new pid namespace (here, through ns_last_pid), or, in one namespace,
+// a grandchild that gets a tid freed by its exited grandparent, whose
+// identity its parent inherited without refreshing it. A stale record names
+// the parent (its pid, namespace and start time): once that process exits,
+// a judge proves it gone and takes the live child's slot over.
+TEST(JudgeOwnerTest, ForkedChildWithTheCachedTidRecordsItself) {
+  const uid_t uid = getuid();
+  const gid_t gid = getgid();
+  const pid_t child = fork();
+  if (child == 0) {
+    const pid_t cached_tid = internal::CurrentOwnerIdentity().tid;
+    if (unshare(CLONE_NEWUSER | CLONE_NEWPID) != 0 ||
+        !WriteFile("/proc/self/setgroups", "deny") ||
+        !WriteFile("/proc/self/uid_map", absl::StrFormat("0 %d 1", uid)) ||
+        !WriteFile("/proc/self/gid_map", absl::StrFormat("0 %d 1", gid))) {
+      _exit(77);
+    }
+    const pid_t init = fork();  // Pid 1 of the new namespace.
+    if (init == 0) {
+      if (unshare(CLONE_NEWNS) != 0 ||
+          mount("none", "/", nullptr, MS_REC | MS_PRIVATE, nullptr) != 0 ||
+          mount("proc", "/proc", "proc", 0, nullptr) != 0 ||
+          !WriteFile("/proc/sys/kernel/ns_last_pid",
+                     std::to_string(cached_tid - 1))) {
+        _exit(77);
+      }
+      const pid_t grandchild = fork();
+      if (grandchild == 0) {
+        if (getpid() != cached_tid) _exit(77);
+        const OwnerIdentity me = internal::CurrentOwnerIdentity();
+        const internal::ThreadStat stat =
+            internal::ReadThreadStat(getpid(), getpid());
+        _exit(me.tid == getpid() && me.pid == getpid() &&
+                      me.pid_namespace == PidNamespaceInode() &&
+                      stat.lookup == internal::ThreadStat::Lookup::kFound &&
+                      me.start_time_ticks == stat.start_time_ticks
+                  ? 0
+                  : 10);
+      }
+      int status = 0;
+      waitpid(grandchild, &status, 0);
+      _exit(WIFEXITED(status) ? WEXITSTATUS(status) : 12);
+    }
+    int status = 0;
+    waitpid(init, &status, 0);
+    _exit(WIFEXITED(status) ? WEXITSTATUS(status) : 12);
+  }
+  int status = 0;
+  ASSERT_EQ(waitpid(child, &status, 0), child);
+  ASSERT_TRUE(WIFEXITED(status)) << status;
+  if (WEXITSTATUS(status) == 77) {
+    GTEST_SKIP() << "needs user and pid namespaces and a mountable /proc";
+  }
+  EXPECT_EQ(WEXITSTATUS(status), 0)
+      << "10: the child recorded its parent's identity";
 }
 
 TEST(OwnerLivenessTest, LiveSenderIsNotTakenOver) {

@@ -112,24 +112,23 @@ ThreadStat ReadThreadStat(pid_t pid, pid_t tid) {
 }
 
 OwnerIdentity CurrentOwnerIdentity() {
-  thread_local OwnerIdentity cached{};
-  const pid_t tid = CurrentTid();
-  if (cached.tid != tid) {  // First use on this thread, or after fork.
-    OwnerIdentity identity{};
-    identity.tid = tid;
-    identity.pid = getpid();
-    identity.pid_namespace = PidNamespaceId();
-    // Through a /proc of another pid namespace, <pid>/task/<tid> names an
-    // unrelated thread: record no start time (judged kUnknown) rather than
-    // that thread's.
-    const ThreadStat stat = ProcNumbersAsWeDo()
-                                ? ReadThreadStat(identity.pid, tid)
-                                : ThreadStat();
-    identity.start_time_ticks =
-        stat.lookup == ThreadStat::Lookup::kFound ? stat.start_time_ticks : 0;
-    cached = identity;
-  }
-  return cached;
+  // Not cached: a per-thread cache keyed by the tid survives fork, and a
+  // child (or a grandchild that never refreshed it) can get the very tid
+  // cached, in a new pid namespace or once the cached thread's tid is
+  // reused; it would then record its ancestor. Only setup paths call this.
+  OwnerIdentity identity{};
+  identity.tid = CurrentTid();  // What our robust mutex words hold.
+  identity.pid = getpid();
+  identity.pid_namespace = PidNamespaceId();
+  // Through a /proc of another pid namespace, <pid>/task/<tid> names an
+  // unrelated thread: record no start time (judged kUnknown) rather than
+  // that thread's.
+  const ThreadStat stat = ProcNumbersAsWeDo()
+                              ? ReadThreadStat(identity.pid, identity.tid)
+                              : ThreadStat();
+  identity.start_time_ticks =
+      stat.lookup == ThreadStat::Lookup::kFound ? stat.start_time_ticks : 0;
+  return identity;
 }
 
 const char* OwnerLivenessName(OwnerLiveness liveness) {

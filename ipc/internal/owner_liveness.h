@@ -74,8 +74,9 @@ ThreadStat ReadThreadStat(pid_t pid, pid_t tid);
 
 // The calling thread's identity, as an owner records it: tid, pid, pid
 // namespace and start time (0 when /proc cannot be read; such a record is
-// judged kUnknown, i.e. alive, by everyone). Cached per thread (re-read
-// after fork, when the tid changes).
+// judged kUnknown, i.e. alive, by everyone). Not cached (a cache keyed by
+// tid would survive fork into a child that got the cached tid): a few
+// system calls per call.
 OwnerIdentity CurrentOwnerIdentity();
 
 enum class OwnerLiveness { kAlive, kGone, kReplaced, kUnknown };
