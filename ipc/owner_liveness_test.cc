@@ -460,6 +460,27 @@ TEST(JudgeOwnerTest, ForkedChildWithTheCachedTidRecordsItself) {
       << "10: the child recorded its parent's identity";
 }
 
+// A holder of the setup lock died unmarked, and its tid now belongs to the
+// thread that wants the lock (here: an earlier thread of this process, as
+// the record's start time says). The word names the caller's own tid, yet
+// the caller does not hold it: its record is another thread's. That is a
+// dead holder to take over, not a recursive lock.
+TEST(OwnerLivenessTest, SetupLockNamingOurTidFromADeadHolderIsTakenOver) {
+  QueueMemory region(OneOfEach());
+  LocklessQueue queue =
+      *LocklessQueue::Attach(region.data(), region.size_bytes(), OneOfEach());
+  internal::RegionHeader* const header = queue.region().header();
+  OwnerIdentity earlier = internal::CurrentOwnerIdentity();
+  earlier.start_time_ticks -= 1;
+  internal::StoreOwnerRecord(header->setup_lock_owner, earlier);
+  header->setup_lock.futex.store(static_cast<uint32_t>(earlier.tid));
+
+  const absl::StatusOr<Sender> sender = queue.MakeSender(
+      std::chrono::steady_clock::now() + std::chrono::seconds(1));
+  EXPECT_TRUE(sender.ok()) << sender.status();
+  EXPECT_EQ(header->setup_lock.RawOwnerWord(), 0u);
+}
+
 TEST(OwnerLivenessTest, LiveSenderIsNotTakenOver) {
   QueueMemory region(OneOfEach());
   LocklessQueue queue =

@@ -70,7 +70,26 @@ absl::StatusOr<SetupLock> SetupLock::Acquire(RegionHeader* header,
       StoreOwnerRecord(header->setup_lock_owner, CurrentOwnerIdentity());
       return SetupLock(header, result == TryLockResult::kOwnerDied, previous);
     }
-    if (result == TryLockResult::kError) return CorruptWordError();
+    if (result == TryLockResult::kError) {
+      // The word names our own tid, or is corrupt. Our tid may be a dead
+      // holder's, reused by us (it died unmarked): its record then names
+      // another thread, and it is taken over like any dead holder. If the
+      // record is ours, we do hold the lock (a recursive Acquire).
+      // acquire: as for the busy word below.
+      const uint32_t word = lock.futex.load(std::memory_order_acquire);
+      const pid_t tid = OwnerTid(word);
+      if (tid != CurrentTid() || tid == 0 || OwnerDied(word)) {
+        return CorruptWordError();
+      }
+      const OwnerLiveness liveness = JudgeOwner(
+          tid, LoadOwnerRecord(header->setup_lock_owner), pid_namespace);
+      if (liveness != OwnerLiveness::kGone &&
+          liveness != OwnerLiveness::kReplaced) {
+        return CorruptWordError();
+      }
+      (void)lock.MarkOwnerDead(word);
+      continue;
+    }
     // Busy. acquire: the record read next is the holder's (it stored the
     // record after locking with release; see StoreOwnerRecord).
     const uint32_t word = lock.futex.load(std::memory_order_acquire);

@@ -8,8 +8,9 @@
 // of it). SetupLock::Acquire tries it without blocking in the kernel, and
 // between tries (every 0.1 ms, backing off to 10 ms):
 //   - a holder that died unmarked (its record says its thread is gone, or
-//     its tid now names another thread) is marked FUTEX_OWNER_DIED as the
-//     kernel would have, and the lock is then taken as after any death;
+//     its tid now names another thread, possibly the caller's own) is
+//     marked FUTEX_OWNER_DIED as the kernel would have, and the lock is then
+//     taken as after any death;
 //   - at the deadline, DeadlineExceeded names the holder (pid, tid, and
 //     whether it is alive, as far as its record and /proc tell).
 // Why poll instead of blocking in FUTEX_LOCK_PI: a FUTEX_LOCK_PI waiter sets
@@ -73,7 +74,9 @@ class SetupLock {
  public:
   // Takes `header`'s setup lock by `deadline`. Errors: DeadlineExceeded
   // naming the holder; Internal when the word is corrupt or the caller
-  // already holds the lock.
+  // already holds the lock (the word names its tid and the record is its
+  // own; a word naming its tid under another thread's record is a dead
+  // holder whose tid the caller reused, and is taken over).
   static absl::StatusOr<SetupLock> Acquire(
       RegionHeader* header, std::chrono::steady_clock::time_point deadline);
 
