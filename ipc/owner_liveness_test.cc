@@ -26,6 +26,7 @@
 #include "ipc/lockless_queue.h"
 #include "ipc/queue_printer.h"
 #include "ipc/shm_channel.h"
+#include "sync/test_hooks.h"
 #include "testing/queue_memory.h"
 
 namespace lockless {
@@ -479,6 +480,65 @@ TEST(OwnerLivenessTest, SetupLockNamingOurTidFromADeadHolderIsTakenOver) {
       std::chrono::steady_clock::now() + std::chrono::seconds(1));
   EXPECT_TRUE(sender.ok()) << sender.status();
   EXPECT_EQ(header->setup_lock.RawOwnerWord(), 0u);
+}
+
+// For TakerAfterAKernelMarkedDeathIsNotJudgedByTheDeadHoldersRecord: when
+// the word first names the taking thread without the owner-died mark (the
+// taker's own futex write, seen by the write observer), another thread
+// tries to take the lock and reports whether it was refused.
+std::atomic<uint32_t>* g_contested_word = nullptr;
+pid_t g_taker_tid = 0;
+LocklessQueue* g_contested_queue = nullptr;
+std::atomic<int> g_rival_outcome{-1};  // -1 not run, 0 refused, 1 took it.
+
+void RivalTriesWhenTheWordNamesTheTaker(void* address) {
+  if (address != g_contested_word || g_rival_outcome.load() != -1) return;
+  if (internal::CurrentTid() != g_taker_tid) return;
+  const uint32_t word = g_contested_word->load();
+  if (OwnerTid(word) != g_taker_tid || OwnerDied(word)) return;
+  g_rival_outcome.store(2);  // Running (and stops re-entry).
+  std::thread([] {
+    const absl::StatusOr<Sender> sender = g_contested_queue->MakeSender(
+        std::chrono::steady_clock::now() + std::chrono::milliseconds(50));
+    g_rival_outcome.store(
+        sender.status().code() == absl::StatusCode::kDeadlineExceeded ? 0 : 1);
+  }).join();
+}
+
+// The setup lock's holder died and the kernel marked it; its record (tid
+// T) stays. The next taker has tid T too (tids are reused; here an earlier
+// thread of this process had ours, as the record's start time says). Once
+// the word names the taker without the owner-died mark, a waiter must not
+// judge it by the dead holder's record.
+TEST(OwnerLivenessTest,
+     TakerAfterAKernelMarkedDeathIsNotJudgedByTheDeadHoldersRecord) {
+  QueueMemory region(OneOfEach());
+  LocklessQueue queue =
+      *LocklessQueue::Attach(region.data(), region.size_bytes(), OneOfEach());
+  internal::RegionHeader* const header = queue.region().header();
+  const pid_t child = fork();  // A taken-over lock would abort the taker.
+  if (child == 0) {
+    OwnerIdentity dead = internal::CurrentOwnerIdentity();
+    dead.start_time_ticks -= 1;
+    internal::StoreOwnerRecord(header->setup_lock_owner, dead);
+    header->setup_lock.futex.store(FUTEX_OWNER_DIED);  // The kernel's mark.
+    g_contested_word = &header->setup_lock.futex;
+    g_taker_tid = internal::CurrentTid();
+    g_contested_queue = &queue;
+    internal::SetFutexWriteObservers(nullptr,
+                                     RivalTriesWhenTheWordNamesTheTaker);
+    const absl::StatusOr<Sender> sender = queue.MakeSender(
+        std::chrono::steady_clock::now() + std::chrono::seconds(2));
+    internal::SetFutexWriteObservers(nullptr, nullptr);
+    _exit(!sender.ok() ? 20 : g_rival_outcome.load() == 0 ? 0 : 10);
+  }
+  int status = 0;
+  ASSERT_EQ(waitpid(child, &status, 0), child);
+  ASSERT_TRUE(WIFEXITED(status))
+      << "the taker died (signal " << WTERMSIG(status)
+      << "): its lock was taken over";
+  EXPECT_EQ(WEXITSTATUS(status), 0)
+      << "10: a rival took the lock from the live taker; 20: the taker failed";
 }
 
 TEST(OwnerLivenessTest, LiveSenderIsNotTakenOver) {

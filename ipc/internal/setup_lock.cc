@@ -59,15 +59,21 @@ absl::StatusOr<SetupLock> SetupLock::Acquire(RegionHeader* header,
   const uint64_t pid_namespace = PidNamespaceId();
   std::chrono::microseconds backoff = kFirstBackoff;
   while (true) {
-    const TryLockResult result = lock.TryLock();
+    // After a death the word keeps FUTEX_OWNER_DIED (with our tid) until we
+    // have recorded ourselves: the record there is the dead holder's, and it
+    // may name our very tid (reused). Waiters never judge a word with the
+    // mark, so none judges us by it.
+    const TryLockResult result = lock.TryLockKeepingOwnerDied();
     if (result == TryLockResult::kAcquired ||
         result == TryLockResult::kOwnerDied) {
       const OwnerIdentity previous = LoadOwnerRecord(header->setup_lock_owner);
       // Only holders write the record, and we hold the lock. A death between
       // the lock and the end of this store leaves a record that is not ours
       // (judged kUnknown: waiters then report us, alive unknown, at their
-      // deadline, unless the kernel marked us).
+      // deadline, unless the kernel marked us). After a clean release the
+      // record's tid is 0 (see ~SetupLock), so it names nobody meanwhile.
       StoreOwnerRecord(header->setup_lock_owner, CurrentOwnerIdentity());
+      if (result == TryLockResult::kOwnerDied) lock.ClearOwnerDiedMark();
       return SetupLock(header, result == TryLockResult::kOwnerDied, previous);
     }
     if (result == TryLockResult::kError) {

@@ -38,9 +38,15 @@
 // left behind would describe the next holder that reuses the tid, until that
 // holder has recorded itself, and a waiter would take the lock from it.
 //
+// A holder that takes the lock from a dead one keeps FUTEX_OWNER_DIED in
+// the word (with its tid) until it has recorded itself, for the same
+// reason: the record there is the dead holder's, which may name the same
+// tid; waiters never judge a word with the mark.
+//
 // Not covered: a holder that dies unmarked between taking the lock and
 // recording itself, or between clearing its record and unlocking (a few
-// instructions each) leaves a word whose tid no record describes. Its liveness cannot be proven (the tid may belong to
+// instructions each) leaves a word whose tid no record describes (or that
+// still carries the mark with its tid). Its liveness cannot be proven (the tid may belong to
 // another pid namespace), so it is never taken over: every setup call then
 // ends in DeadlineExceeded ("has not recorded its process") until the file
 // is recreated. The kernel's robust-list mark covers this window whenever
