@@ -204,8 +204,10 @@ void StoreOwnerRecord(OwnerRecord& record, const OwnerIdentity& identity) {
 
 bool MarkOwnerDeadIfStale(RobustMutex& mutex, const OwnerRecord& record,
                           uint64_t our_pid_namespace) {
-  // acquire: the record read next was written before the owner's lock
-  // (slots: before the release CAS that put its tid in the word).
+  // acquire: not what orders the record (a locker's compare-exchange is
+  // only an acquire): callers hold the setup lock, under which every slot
+  // owner recorded itself before locking, so the record read next is at
+  // least the one written for the owner this word names.
   const uint32_t word = mutex.futex.load(std::memory_order_acquire);
   const pid_t tid = OwnerTid(word);
   if (tid == 0 || OwnerDied(word)) return false;

@@ -96,8 +96,12 @@ absl::StatusOr<SetupLock> SetupLock::Acquire(RegionHeader* header,
       (void)lock.MarkOwnerDead(word);
       continue;
     }
-    // Busy. acquire: the record read next is the holder's (it stored the
-    // record after locking with release; see StoreOwnerRecord).
+    // Busy. acquire: this value was written by the holder's lock, an RMW
+    // that continues the previous holder's unlock (release) sequence, so the
+    // record read next is no older than that holder's clearing of its tid:
+    // tid 0, or the current holder's own record (LoadOwnerRecord pairs with
+    // its release store of the tid). A word still marked FUTEX_OWNER_DIED
+    // (a taker not yet recorded) is never judged.
     const uint32_t word = lock.futex.load(std::memory_order_acquire);
     const OwnerIdentity record = LoadOwnerRecord(header->setup_lock_owner);
     OwnerLiveness liveness = OwnerLiveness::kUnknown;
