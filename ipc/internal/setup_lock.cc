@@ -144,7 +144,12 @@ SetupLock::~SetupLock() {
 }
 
 void SetupLock::RestorePreviousRecord() {
-  StoreOwnerRecord(header_->setup_lock_owner, previous_record_);
+  // Without its tid: the unlock clears it anyway (what a clean release left
+  // was 0 already), and meanwhile the word names us, so a restored tid of a
+  // dead holder that had ours (reused) would describe us by its record.
+  OwnerIdentity previous = previous_record_;
+  previous.tid = 0;
+  StoreOwnerRecord(header_->setup_lock_owner, previous);
 }
 
 }  // namespace internal
