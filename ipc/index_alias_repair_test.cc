@@ -10,6 +10,7 @@
 
 #include "gtest/gtest.h"
 #include "index/index.h"
+#include "ipc/internal/alias_repair.h"
 #include "ipc/internal/queue_layout.h"
 #include "ipc/lockless_queue.h"
 #include "testing/queue_invariants.h"
@@ -109,6 +110,58 @@ TEST(IndexAliasRepairTest, StalePublishWedgesSendsUntilMakeSenderRepairs) {
         queue.Read(latest.DecrementBy(back), &info, &payload, sizeof(payload)),
         ReadResult::kGood)
         << back;
+  }
+}
+
+// The repair decides which lap a slot stands for from next_queue_index. A
+// repairer preempted after loading it, while the channel sends a multiple of
+// 2^16 messages (a multiple of queue_size too), finds every slot holding a
+// legitimately published message whose header is 2^16 laps ahead of the lap
+// it computed, with the same stored bits: exactly what an aliased publish
+// looks like. "Repairing" those would rewrite live messages' headers to an
+// old lap (readers of the real index see them gone, readers of the old one
+// get the new data, and Send wedges on them). It must repair nothing.
+TEST(IndexAliasRepairTest, RepairerBehindALiveChannelRepairsNothing) {
+  if (Index::kQueueIndexMask == 0xffffffffu) {
+    GTEST_SKIP() << "needs 16-bit queue-index bits (--config=index32)";
+  }
+  const QueueConfig config = WedgeConfig();
+  testing::QueueMemory region(config);
+  absl::StatusOr<LocklessQueue> attached =
+      LocklessQueue::Attach(region.data(), region.size_bytes(), config);
+  ASSERT_TRUE(attached.ok()) << attached.status();
+  const LocklessQueue queue = *attached;
+  const internal::RegionView& view = queue.region();
+  absl::StatusOr<Sender> sender = queue.MakeSender();
+  ASSERT_TRUE(sender.ok()) << sender.status();
+
+  uint64_t sent = 0;
+  for (; sent < 2 * config.queue_size; ++sent) {
+    ASSERT_EQ(sender->Send(&sent, sizeof(sent)), SendResult::kOk);
+  }
+  // The repairer loads next_queue_index and is preempted...
+  const QueueIndex stale =
+      view.header()->next_queue_index.Load(config.queue_size);
+  // ...while the channel sends 2^16 more.
+  const uint64_t end = sent + (uint64_t{1} << 16);
+  for (; sent < end; ++sent) {
+    ASSERT_EQ(sender->Send(&sent, sizeof(sent)), SendResult::kOk);
+  }
+  EXPECT_EQ(internal::RepairAliasedPublishesFrom(view, stale), 0);
+
+  // The ring still reads back as sent, and Send goes on.
+  const QueueIndex latest = queue.LatestQueueIndex();
+  for (uint32_t back = 0; back < config.queue_size; ++back) {
+    MessageInfo info;
+    uint64_t payload = 0;
+    ASSERT_EQ(
+        queue.Read(latest.DecrementBy(back), &info, &payload, sizeof(payload)),
+        ReadResult::kGood)
+        << back;
+    EXPECT_EQ(payload, end - 1 - back);
+  }
+  for (uint32_t i = 0; i < 2 * config.queue_size; ++i, ++sent) {
+    ASSERT_EQ(sender->Send(&sent, sizeof(sent)), SendResult::kOk) << i;
   }
 }
 

@@ -326,10 +326,13 @@ absl::StatusOr<std::optional<Sender>> LocklessQueue::ClaimSenderSlot() const {
           "free sender slot %u holds scratch %s: the channel is corrupted", s,
           scratch.DebugString()));
     }
-    // Record who we are before our tid appears in the word (the lock's
-    // compare-and-exchange is a release): under the setup lock nobody else
-    // writes the record, and a death before the lock leaves a free or dead
-    // slot whose record nobody trusts (it names another tid than its word).
+    // Record who we are before our tid appears in the word. The lock's
+    // compare-and-exchange is only an acquire: what orders the record for
+    // the readers that act on it (MarkOwnerDeadIfStale in MakeSender and
+    // ClaimWatcherSlot) is the setup lock, which they hold too and we
+    // release after this claim. Under it nobody else writes the record, and
+    // a death before the lock leaves a free or dead slot whose record nobody
+    // trusts (it names another tid than its word).
     internal::StoreOwnerRecord(region_.sender(s)->owner,
                                internal::CurrentOwnerIdentity());
     // Slots are only claimed under the setup lock, so this succeeds unless

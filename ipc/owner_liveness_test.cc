@@ -4,7 +4,11 @@
 #include "ipc/internal/owner_liveness.h"
 
 #include <linux/futex.h>
+#include <fcntl.h>
+#include <sched.h>
 #include <signal.h>
+#include <sys/mount.h>
+#include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -22,6 +26,7 @@
 #include "ipc/lockless_queue.h"
 #include "ipc/queue_printer.h"
 #include "ipc/shm_channel.h"
+#include "sync/test_hooks.h"
 #include "testing/queue_memory.h"
 
 namespace lockless {
@@ -260,6 +265,280 @@ TEST(OwnerLivenessTest, SenderSlotNamingAReusedTidIsRecovered) {
   ASSERT_TRUE(sender.ok()) << sender.status();
   EXPECT_EQ(sender->slot(), 0u);
   live.JoinAndReportWakeup();
+}
+
+// The setup lock's holder records itself only after its TryLock, so for a
+// few instructions the word names a holder that no record describes. If the
+// record an earlier holder left behind names the same tid (tids are reused:
+// here an earlier thread of this process with our tid, as the start time
+// says), a waiter must not judge the new, live holder by it: taking the lock
+// over would give it two holders.
+TEST(OwnerLivenessTest, UnrecordedHolderIsNotJudgedByAnEarlierHoldersRecord) {
+  QueueMemory region(OneOfEach());
+  LocklessQueue queue =
+      *LocklessQueue::Attach(region.data(), region.size_bytes(), OneOfEach());
+  internal::RegionHeader* const header = queue.region().header();
+  // The earlier holder: takes and releases the lock through the API...
+  ASSERT_TRUE(queue.MakeSender().ok());
+  // ...and was another thread with our tid (what it left says so).
+  header->setup_lock_owner.start_time_ticks.fetch_sub(1);
+
+  // We take the lock as SetupLock::Acquire does, and have not recorded
+  // ourselves yet.
+  ASSERT_EQ(header->setup_lock.TryLock(), TryLockResult::kAcquired);
+  const uint32_t ours = header->setup_lock.RawOwnerWord();
+  std::thread([&queue] {
+    const absl::StatusOr<Sender> sender = queue.MakeSender(
+        std::chrono::steady_clock::now() + std::chrono::milliseconds(50));
+    EXPECT_EQ(sender.status().code(), absl::StatusCode::kDeadlineExceeded)
+        << "took over the setup lock from its live holder: "
+        << sender.status();
+  }).join();
+  EXPECT_EQ(header->setup_lock.RawOwnerWord(), ours);
+  if (header->setup_lock.RawOwnerWord() == ours) header->setup_lock.Unlock();
+}
+
+// Writes `text` to the file at `path`; false on any error.
+bool WriteFile(const char* path, const std::string& text) {
+  const int fd = open(path, O_WRONLY | O_CLOEXEC);
+  if (fd < 0) return false;
+  const bool ok = write(fd, text.data(), text.size()) ==
+                  static_cast<ssize_t>(text.size());
+  close(fd);
+  return ok;
+}
+
+// /proc numbers threads as the pid namespace it was mounted from. Two
+// processes of one pid namespace can see different /procs (one entered the
+// namespace without mounting its own: nsenter -p, unshare -p without
+// --mount-proc). The owner records itself through a /proc of its namespace;
+// a judge whose /proc is an outer namespace's reads, under the owner's
+// numbers, an unrelated outer thread (here: this test's LiveThread, whose
+// tid the owner is given through ns_last_pid), finds another start time,
+// and must not conclude that the owner's tid was reused.
+TEST(OwnerLivenessTest, ProcOfAnotherPidNamespaceProvesNothing) {
+  QueueMemory region(OneOfEach());
+  LocklessQueue queue =
+      *LocklessQueue::Attach(region.data(), region.size_bytes(), OneOfEach());
+  LiveThread outer;  // Its tid: the inner owner's pid and tid.
+  int ready[2];
+  ASSERT_EQ(pipe(ready), 0);
+  const uid_t uid = getuid();
+  const gid_t gid = getgid();
+  const pid_t child = fork();
+  if (child == 0) {
+    close(ready[1]);
+    // 77: namespaces unavailable here (the test is skipped).
+    if (unshare(CLONE_NEWUSER | CLONE_NEWPID) != 0) _exit(77);
+    if (!WriteFile("/proc/self/setgroups", "deny") ||
+        !WriteFile("/proc/self/uid_map", absl::StrFormat("0 %d 1", uid)) ||
+        !WriteFile("/proc/self/gid_map", absl::StrFormat("0 %d 1", gid))) {
+      _exit(77);
+    }
+    int owner_ready[2];
+    if (pipe(owner_ready) != 0) _exit(2);
+    const pid_t init = fork();  // Pid 1 of the new namespace.
+    if (init == 0) {
+      close(owner_ready[0]);
+      // Its own mount namespace with a /proc of the new pid namespace.
+      if (unshare(CLONE_NEWNS) != 0 ||
+          mount("none", "/", nullptr, MS_REC | MS_PRIVATE, nullptr) != 0 ||
+          mount("proc", "/proc", "proc", 0, nullptr) != 0 ||
+          !WriteFile("/proc/sys/kernel/ns_last_pid",
+                     std::to_string(outer.identity.tid - 1))) {
+        _exit(77);
+      }
+      const pid_t owner = fork();
+      if (owner == 0) {
+        if (getpid() != outer.identity.tid) _exit(77);
+        absl::StatusOr<Sender> sender = queue.MakeSender();
+        if (!sender.ok()) _exit(3);
+        new Sender(*std::move(sender));  // Held until killed.
+        const char byte = 1;
+        if (write(owner_ready[1], &byte, 1) != 1) _exit(4);
+        while (true) pause();
+      }
+      while (true) pause();  // Killed with the namespace.
+    }
+    close(owner_ready[1]);
+    char byte = 0;
+    const bool owner_claimed = read(owner_ready[0], &byte, 1) == 1;
+    int code = 77;
+    if (owner_claimed) {
+      // The judge: in the new pid namespace, with the outer /proc.
+      const pid_t judge = fork();
+      if (judge == 0) {
+        const absl::StatusOr<Sender> sender = queue.MakeSender(
+            std::chrono::steady_clock::now() + std::chrono::seconds(2));
+        _exit(sender.status().code() == absl::StatusCode::kResourceExhausted
+                  ? 0
+                  : sender.ok() ? 10 : 11);
+      }
+      int status = 0;
+      waitpid(judge, &status, 0);
+      code = WIFEXITED(status) ? WEXITSTATUS(status) : 12;
+    }
+    kill(init, SIGKILL);  // Takes the whole namespace with it.
+    waitpid(init, nullptr, 0);
+    _exit(code);
+  }
+  close(ready[0]);
+  close(ready[1]);
+  int status = 0;
+  ASSERT_EQ(waitpid(child, &status, 0), child);
+  outer.JoinAndReportWakeup();
+  ASSERT_TRUE(WIFEXITED(status)) << status;
+  if (WEXITSTATUS(status) == 77) {
+    GTEST_SKIP() << "needs user and pid namespaces and a mountable /proc";
+  }
+  EXPECT_EQ(WEXITSTATUS(status), 0)
+      << "10: the live owner's slot was taken over; 11: other error";
+}
+
+// The inode of /proc/self/ns/pid: what PidNamespaceId() returns.
+uint64_t PidNamespaceInode() {
+  struct stat st;
+  if (stat("/proc/self/ns/pid", &st) != 0) return 0;
+  return static_cast<uint64_t>(st.st_ino);
+}
+
+// What a forked child records must be its own identity even when its tid
+// equals the one its parent's thread had cached: possible when the child is
+// in a new pid namespace (here, through ns_last_pid), or, in one namespace,
+// a grandchild that gets a tid freed by its exited grandparent, whose
+// identity its parent inherited without refreshing it. A stale record names
+// the parent (its pid, namespace and start time): once that process exits,
+// a judge proves it gone and takes the live child's slot over.
+TEST(JudgeOwnerTest, ForkedChildWithTheCachedTidRecordsItself) {
+  const uid_t uid = getuid();
+  const gid_t gid = getgid();
+  const pid_t child = fork();
+  if (child == 0) {
+    const pid_t cached_tid = internal::CurrentOwnerIdentity().tid;
+    if (unshare(CLONE_NEWUSER | CLONE_NEWPID) != 0 ||
+        !WriteFile("/proc/self/setgroups", "deny") ||
+        !WriteFile("/proc/self/uid_map", absl::StrFormat("0 %d 1", uid)) ||
+        !WriteFile("/proc/self/gid_map", absl::StrFormat("0 %d 1", gid))) {
+      _exit(77);
+    }
+    const pid_t init = fork();  // Pid 1 of the new namespace.
+    if (init == 0) {
+      if (unshare(CLONE_NEWNS) != 0 ||
+          mount("none", "/", nullptr, MS_REC | MS_PRIVATE, nullptr) != 0 ||
+          mount("proc", "/proc", "proc", 0, nullptr) != 0 ||
+          !WriteFile("/proc/sys/kernel/ns_last_pid",
+                     std::to_string(cached_tid - 1))) {
+        _exit(77);
+      }
+      const pid_t grandchild = fork();
+      if (grandchild == 0) {
+        if (getpid() != cached_tid) _exit(77);
+        const OwnerIdentity me = internal::CurrentOwnerIdentity();
+        const internal::ThreadStat stat =
+            internal::ReadThreadStat(getpid(), getpid());
+        _exit(me.tid == getpid() && me.pid == getpid() &&
+                      me.pid_namespace == PidNamespaceInode() &&
+                      stat.lookup == internal::ThreadStat::Lookup::kFound &&
+                      me.start_time_ticks == stat.start_time_ticks
+                  ? 0
+                  : 10);
+      }
+      int status = 0;
+      waitpid(grandchild, &status, 0);
+      _exit(WIFEXITED(status) ? WEXITSTATUS(status) : 12);
+    }
+    int status = 0;
+    waitpid(init, &status, 0);
+    _exit(WIFEXITED(status) ? WEXITSTATUS(status) : 12);
+  }
+  int status = 0;
+  ASSERT_EQ(waitpid(child, &status, 0), child);
+  ASSERT_TRUE(WIFEXITED(status)) << status;
+  if (WEXITSTATUS(status) == 77) {
+    GTEST_SKIP() << "needs user and pid namespaces and a mountable /proc";
+  }
+  EXPECT_EQ(WEXITSTATUS(status), 0)
+      << "10: the child recorded its parent's identity";
+}
+
+// A holder of the setup lock died unmarked, and its tid now belongs to the
+// thread that wants the lock (here: an earlier thread of this process, as
+// the record's start time says). The word names the caller's own tid, yet
+// the caller does not hold it: its record is another thread's. That is a
+// dead holder to take over, not a recursive lock.
+TEST(OwnerLivenessTest, SetupLockNamingOurTidFromADeadHolderIsTakenOver) {
+  QueueMemory region(OneOfEach());
+  LocklessQueue queue =
+      *LocklessQueue::Attach(region.data(), region.size_bytes(), OneOfEach());
+  internal::RegionHeader* const header = queue.region().header();
+  OwnerIdentity earlier = internal::CurrentOwnerIdentity();
+  earlier.start_time_ticks -= 1;
+  internal::StoreOwnerRecord(header->setup_lock_owner, earlier);
+  header->setup_lock.futex.store(static_cast<uint32_t>(earlier.tid));
+
+  const absl::StatusOr<Sender> sender = queue.MakeSender(
+      std::chrono::steady_clock::now() + std::chrono::seconds(1));
+  EXPECT_TRUE(sender.ok()) << sender.status();
+  EXPECT_EQ(header->setup_lock.RawOwnerWord(), 0u);
+}
+
+// For TakerAfterAKernelMarkedDeathIsNotJudgedByTheDeadHoldersRecord: when
+// the word first names the taking thread without the owner-died mark (the
+// taker's own futex write, seen by the write observer), another thread
+// tries to take the lock and reports whether it was refused.
+std::atomic<uint32_t>* g_contested_word = nullptr;
+pid_t g_taker_tid = 0;
+LocklessQueue* g_contested_queue = nullptr;
+std::atomic<int> g_rival_outcome{-1};  // -1 not run, 0 refused, 1 took it.
+
+void RivalTriesWhenTheWordNamesTheTaker(void* address) {
+  if (address != g_contested_word || g_rival_outcome.load() != -1) return;
+  if (internal::CurrentTid() != g_taker_tid) return;
+  const uint32_t word = g_contested_word->load();
+  if (OwnerTid(word) != g_taker_tid || OwnerDied(word)) return;
+  g_rival_outcome.store(2);  // Running (and stops re-entry).
+  std::thread([] {
+    const absl::StatusOr<Sender> sender = g_contested_queue->MakeSender(
+        std::chrono::steady_clock::now() + std::chrono::milliseconds(50));
+    g_rival_outcome.store(
+        sender.status().code() == absl::StatusCode::kDeadlineExceeded ? 0 : 1);
+  }).join();
+}
+
+// The setup lock's holder died and the kernel marked it; its record (tid
+// T) stays. The next taker has tid T too (tids are reused; here an earlier
+// thread of this process had ours, as the record's start time says). Once
+// the word names the taker without the owner-died mark, a waiter must not
+// judge it by the dead holder's record.
+TEST(OwnerLivenessTest,
+     TakerAfterAKernelMarkedDeathIsNotJudgedByTheDeadHoldersRecord) {
+  QueueMemory region(OneOfEach());
+  LocklessQueue queue =
+      *LocklessQueue::Attach(region.data(), region.size_bytes(), OneOfEach());
+  internal::RegionHeader* const header = queue.region().header();
+  const pid_t child = fork();  // A taken-over lock would abort the taker.
+  if (child == 0) {
+    OwnerIdentity dead = internal::CurrentOwnerIdentity();
+    dead.start_time_ticks -= 1;
+    internal::StoreOwnerRecord(header->setup_lock_owner, dead);
+    header->setup_lock.futex.store(FUTEX_OWNER_DIED);  // The kernel's mark.
+    g_contested_word = &header->setup_lock.futex;
+    g_taker_tid = internal::CurrentTid();
+    g_contested_queue = &queue;
+    internal::SetFutexWriteObservers(nullptr,
+                                     RivalTriesWhenTheWordNamesTheTaker);
+    const absl::StatusOr<Sender> sender = queue.MakeSender(
+        std::chrono::steady_clock::now() + std::chrono::seconds(2));
+    internal::SetFutexWriteObservers(nullptr, nullptr);
+    _exit(!sender.ok() ? 20 : g_rival_outcome.load() == 0 ? 0 : 10);
+  }
+  int status = 0;
+  ASSERT_EQ(waitpid(child, &status, 0), child);
+  ASSERT_TRUE(WIFEXITED(status))
+      << "the taker died (signal " << WTERMSIG(status)
+      << "): its lock was taken over";
+  EXPECT_EQ(WEXITSTATUS(status), 0)
+      << "10: a rival took the lock from the live taker; 20: the taker failed";
 }
 
 TEST(OwnerLivenessTest, LiveSenderIsNotTakenOver) {

@@ -145,7 +145,22 @@ LockResult RobustMutex::Lock() {
   return LockResult::kAcquired;
 }
 
-TryLockResult RobustMutex::TryLock() {
+TryLockResult RobustMutex::TryLock() { return TryLockImpl(true); }
+
+TryLockResult RobustMutex::TryLockKeepingOwnerDied() {
+  return TryLockImpl(false);
+}
+
+void RobustMutex::ClearOwnerDiedMark() {
+  // Relaxed: only the owner itself compares the word with its tid.
+  LOCKLESS_CHECK(OwnerTid(futex.load(std::memory_order_relaxed)) ==
+                     internal::CurrentTid(),
+                 "RobustMutex::ClearOwnerDiedMark called by a thread that does "
+                 "not own the mutex");
+  ClearOwnerDied(futex);
+}
+
+TryLockResult RobustMutex::TryLockImpl(bool clear_owner_died) {
   const pid_t tid = internal::CurrentTid();
   // Relaxed: a hint for the fast paths; the compare-exchange below decides.
   const uint32_t seen = futex.load(std::memory_order_relaxed);
@@ -178,7 +193,7 @@ TryLockResult RobustMutex::TryLock() {
 
   // Acquire: as in Lock.
   if (OwnerDied(futex.load(std::memory_order_acquire))) {
-    ClearOwnerDied(futex);
+    if (clear_owner_died) ClearOwnerDied(futex);
     return TryLockResult::kOwnerDied;
   }
   return TryLockResult::kAcquired;

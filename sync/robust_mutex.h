@@ -98,6 +98,24 @@ struct RobustMutex {
   // Never blocks. See TryLockResult.
   [[nodiscard]] TryLockResult TryLock();
 
+  // As TryLock, except that on kOwnerDied the word keeps FUTEX_OWNER_DIED
+  // (with the caller's tid) until the caller calls ClearOwnerDiedMark. For
+  // an owner that must first publish something that observers of the word
+  // read while the mark is clear (ipc's setup lock records its holder: until
+  // then the dead holder's record is there, and may name the same tid).
+  // Unlock requires the mark cleared first.
+  [[nodiscard]] TryLockResult TryLockKeepingOwnerDied();
+  // Clears FUTEX_OWNER_DIED from the word of a mutex the calling thread
+  // owns (after TryLockKeepingOwnerDied returned kOwnerDied). One atomic
+  // fetch_and, reported to the write observers; aborts if the caller is not
+  // the owner.
+  void ClearOwnerDiedMark();
+
+ private:
+  TryLockResult TryLockImpl(bool clear_owner_died);
+
+ public:
+
   // Releases the mutex. The calling thread must own it; otherwise this aborts
   // with a message (an invariant of the calling code, not a runtime error).
   void Unlock();
@@ -140,7 +158,8 @@ struct RobustMutex {
 
   // The PI futex word. Bits 0-29 (FUTEX_TID_MASK): owner's tid, 0 = free.
   // Bit 30 (FUTEX_OWNER_DIED): set by the kernel when the owner died holding
-  // it; Lock clears it before returning kOwnerDied. Bit 31 (FUTEX_WAITERS):
+  // it; Lock clears it before returning kOwnerDied (TryLockKeepingOwnerDied
+  // leaves that to ClearOwnerDiedMark). Bit 31 (FUTEX_WAITERS):
   // set by the kernel while threads sleep on it. Idle: 0. Written by lockers
   // (compare-exchange 0 -> tid), the owner (tid -> 0, clearing OWNER_DIED)
   // and the kernel (PI operations, owner death).

@@ -208,6 +208,24 @@ TEST(RobustMutexTest, MarkOwnerDeadStandsInForTheKernel) {
   EXPECT_EQ(mutex.RawOwnerWord(), 0u);
 }
 
+// TryLockKeepingOwnerDied leaves the mark in the word (naming the new
+// owner) until ClearOwnerDiedMark; others still see it busy meanwhile.
+TEST(RobustMutexTest, TryLockKeepingOwnerDiedLeavesTheMarkToTheOwner) {
+  RobustMutex mutex{};
+  std::thread owner([&] { ASSERT_EQ(mutex.Lock(), LockResult::kAcquired); });
+  owner.join();  // Exits holding it: the kernel marks it.
+  ASSERT_EQ(mutex.RawOwnerWord(), static_cast<uint32_t>(FUTEX_OWNER_DIED));
+  ASSERT_EQ(mutex.TryLockKeepingOwnerDied(), TryLockResult::kOwnerDied);
+  const uint32_t held = mutex.RawOwnerWord();
+  EXPECT_EQ(OwnerTid(held), internal::CurrentTid());
+  EXPECT_TRUE(OwnerDied(held));
+  std::thread([&] { EXPECT_EQ(mutex.TryLock(), TryLockResult::kBusy); }).join();
+  mutex.ClearOwnerDiedMark();
+  EXPECT_EQ(mutex.RawOwnerWord(), static_cast<uint32_t>(internal::CurrentTid()));
+  mutex.Unlock();
+  EXPECT_EQ(mutex.RawOwnerWord(), 0u);
+}
+
 TEST(RobustMutexTest, TryLockReportsDeadOwner) {
   RobustMutex mutex{};
   std::thread owner([&] { ASSERT_EQ(mutex.Lock(), LockResult::kAcquired); });

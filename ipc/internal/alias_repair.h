@@ -16,7 +16,11 @@
 // each ring slot whose entry is plausible for the lap L it stands for (the
 // one next_queue_index implies) and whose message header holds a valid
 // index that is not L but carries L's stored bits, compare-and-exchange the
-// header to L. The message then reads as published at L, which is where the
+// header to L, provided next_queue_index has not moved since the repair
+// loaded it (re-checked after reading the header: a channel that moved on
+// by a multiple of 2^16 meanwhile has legitimately published messages that
+// look exactly like aliased ones from the old lap; a wedged channel's
+// next_queue_index stands still). The message then reads as published at L, which is where the
 // ring has it; sends resume. Why this cannot disturb a live sender: no
 // sender can take that message out of the slot while its header is stale
 // (Send checks the header before recording intent and returns kCorrupted),
@@ -44,6 +48,12 @@ namespace internal {
 
 // Returns how many slots it repaired. Caller holds the setup lock.
 int RepairAliasedPublishes(const RegionView& region);
+
+// The same, given `next`, a value of next_queue_index loaded before the call
+// (RepairAliasedPublishes loads it itself): what a repairer sees when it is
+// preempted right after that load while the channel keeps sending. For
+// tests of that window; same contract otherwise.
+int RepairAliasedPublishesFrom(const RegionView& region, QueueIndex next);
 
 }  // namespace internal
 }  // namespace lockless

@@ -44,6 +44,34 @@ bool ParseStat(const char* text, ThreadStat* out) {
 
 }  // namespace
 
+bool ProcNumbersAsWeDo() {
+  // "NSpid:" lists our pid in each pid namespace from the one /proc was
+  // mounted from down to our own: one entry exactly when they are the same.
+  // (Absent before Linux 4.1: then unknown, so no.)
+  const int fd = open("/proc/self/status", O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return false;
+  char text[4096];
+  size_t length = 0;
+  while (length < sizeof(text) - 1) {
+    const ssize_t got = read(fd, text + length, sizeof(text) - 1 - length);
+    if (got < 0 && errno == EINTR) continue;
+    if (got <= 0) break;
+    length += static_cast<size_t>(got);
+  }
+  close(fd);
+  text[length] = '\0';
+  const char* line = std::strstr(text, "\nNSpid:");
+  if (line == nullptr) return false;
+  int entries = 0;
+  for (const char* p = line + 7; *p != '\0' && *p != '\n';) {
+    while (*p == ' ' || *p == '\t') ++p;
+    if (*p < '0' || *p > '9') break;
+    ++entries;
+    while (*p >= '0' && *p <= '9') ++p;
+  }
+  return entries == 1;
+}
+
 ThreadStat ReadThreadStat(pid_t pid, pid_t tid) {
   ThreadStat result;
   if (pid <= 0 || tid <= 0) {
@@ -84,19 +112,23 @@ ThreadStat ReadThreadStat(pid_t pid, pid_t tid) {
 }
 
 OwnerIdentity CurrentOwnerIdentity() {
-  thread_local OwnerIdentity cached{};
-  const pid_t tid = CurrentTid();
-  if (cached.tid != tid) {  // First use on this thread, or after fork.
-    OwnerIdentity identity{};
-    identity.tid = tid;
-    identity.pid = getpid();
-    identity.pid_namespace = PidNamespaceId();
-    const ThreadStat stat = ReadThreadStat(identity.pid, tid);
-    identity.start_time_ticks =
-        stat.lookup == ThreadStat::Lookup::kFound ? stat.start_time_ticks : 0;
-    cached = identity;
-  }
-  return cached;
+  // Not cached: a per-thread cache keyed by the tid survives fork, and a
+  // child (or a grandchild that never refreshed it) can get the very tid
+  // cached, in a new pid namespace or once the cached thread's tid is
+  // reused; it would then record its ancestor. Only setup paths call this.
+  OwnerIdentity identity{};
+  identity.tid = CurrentTid();  // What our robust mutex words hold.
+  identity.pid = getpid();
+  identity.pid_namespace = PidNamespaceId();
+  // Through a /proc of another pid namespace, <pid>/task/<tid> names an
+  // unrelated thread: record no start time (judged kUnknown) rather than
+  // that thread's.
+  const ThreadStat stat = ProcNumbersAsWeDo()
+                              ? ReadThreadStat(identity.pid, identity.tid)
+                              : ThreadStat();
+  identity.start_time_ticks =
+      stat.lookup == ThreadStat::Lookup::kFound ? stat.start_time_ticks : 0;
+  return identity;
 }
 
 const char* OwnerLivenessName(OwnerLiveness liveness) {
@@ -120,6 +152,9 @@ OwnerLiveness JudgeOwner(pid_t tid, const OwnerIdentity& record,
       record.start_time_ticks == 0) {
     return OwnerLiveness::kUnknown;
   }
+  // Our /proc may number threads as an outer pid namespace does (entered
+  // without mounting our own): the file read below would be another thread.
+  if (!ProcNumbersAsWeDo()) return OwnerLiveness::kUnknown;
   const ThreadStat stat = ReadThreadStat(record.pid, tid);
   switch (stat.lookup) {
     case ThreadStat::Lookup::kNoSuchThread:
@@ -169,8 +204,10 @@ void StoreOwnerRecord(OwnerRecord& record, const OwnerIdentity& identity) {
 
 bool MarkOwnerDeadIfStale(RobustMutex& mutex, const OwnerRecord& record,
                           uint64_t our_pid_namespace) {
-  // acquire: the record read next was written before the owner's lock
-  // (slots: before the release CAS that put its tid in the word).
+  // acquire: not what orders the record (a locker's compare-exchange is
+  // only an acquire): callers hold the setup lock, under which every slot
+  // owner recorded itself before locking, so the record read next is at
+  // least the one written for the owner this word names.
   const uint32_t word = mutex.futex.load(std::memory_order_acquire);
   const pid_t tid = OwnerTid(word);
   if (tid == 0 || OwnerDied(word)) return false;

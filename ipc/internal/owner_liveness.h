@@ -22,15 +22,16 @@
 //   kUnknown   the record is not this owner's (it names another tid: the
 //              owner died, or is, between locking and recording; or it was
 //              scribbled), it comes from another pid namespace (its numbers
-//              mean nothing here), or /proc cannot be read. Treated as alive:
+//              mean nothing here), /proc cannot be read, or /proc numbers
+//              threads as another pid namespace does (ProcNumbersAsWeDo). Treated as alive:
 //              only the kernel's mark can then free it.
 // kGone and kReplaced may be acted on exactly as if the kernel had marked the
 // word FUTEX_OWNER_DIED (RobustMutex::MarkOwnerDead), under the conditions
 // each caller states.
 //
-// Cost: one open/read/close of a /proc file (a few microseconds; plus one
-// tgkill when the file is missing), no
-// allocation. Never on the hot path (Send, Read, LatestQueueIndex): setup,
+// Cost: two open/read/close of /proc files (/proc/self/status, then the
+// thread's stat; some microseconds; plus one tgkill when the stat file is
+// missing), no allocation. Never on the hot path (Send, Read, LatestQueueIndex): setup,
 // recovery, MakeWatcher, and the first Wakeup after a watcher registers.
 // Thread-safe; async-signal-unsafe only because of snprintf.
 #ifndef LOCKLESS_IPC_INTERNAL_OWNER_LIVENESS_H_
@@ -59,14 +60,23 @@ struct ThreadStat {
   bool zombie = false;  // State Z or X: exited, not yet reaped.
 };
 
-// Reads /proc/<pid>/task/<tid>/stat (numbers as the caller's pid namespace
-// sees them). No allocation.
+// Whether /proc numbers processes and threads as the caller's pid namespace
+// does: it was mounted from that namespace (a process that entered a pid
+// namespace without mounting its own /proc, e.g. nsenter -p or unshare -p
+// without --mount-proc, sees an outer namespace's numbers). Reads
+// /proc/self/status (its NSpid line); false if it cannot tell. No
+// allocation.
+bool ProcNumbersAsWeDo();
+
+// Reads /proc/<pid>/task/<tid>/stat (numbers as /proc's pid namespace sees
+// them: the caller's only if ProcNumbersAsWeDo()). No allocation.
 ThreadStat ReadThreadStat(pid_t pid, pid_t tid);
 
 // The calling thread's identity, as an owner records it: tid, pid, pid
 // namespace and start time (0 when /proc cannot be read; such a record is
-// judged kUnknown, i.e. alive, by everyone). Cached per thread (re-read
-// after fork, when the tid changes).
+// judged kUnknown, i.e. alive, by everyone). Not cached (a cache keyed by
+// tid would survive fork into a child that got the cached tid): a few
+// system calls per call.
 OwnerIdentity CurrentOwnerIdentity();
 
 enum class OwnerLiveness { kAlive, kGone, kReplaced, kUnknown };

@@ -88,8 +88,9 @@ struct RegionHeader {
   // Held while initialising, recovering dead senders, claiming a sender slot
   // or registering a watcher. Never touched by Send or Read. Idle: 0.
   alignas(kCacheLineBytes) RobustMutex setup_lock;
-  // The setup lock's holder, written by it right after locking (and left
-  // behind after unlocking: only meaningful while the word names its tid).
+  // The setup lock's holder, written by it right after locking; its tid is
+  // cleared just before unlocking (the other fields are left behind), so a
+  // record never describes a later holder that reuses the tid.
   OwnerRecord setup_lock_owner;
 
   // Written once, under setup_lock, before `initialized`; read-only after

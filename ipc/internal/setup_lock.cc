@@ -59,20 +59,49 @@ absl::StatusOr<SetupLock> SetupLock::Acquire(RegionHeader* header,
   const uint64_t pid_namespace = PidNamespaceId();
   std::chrono::microseconds backoff = kFirstBackoff;
   while (true) {
-    const TryLockResult result = lock.TryLock();
+    // After a death the word keeps FUTEX_OWNER_DIED (with our tid) until we
+    // have recorded ourselves: the record there is the dead holder's, and it
+    // may name our very tid (reused). Waiters never judge a word with the
+    // mark, so none judges us by it.
+    const TryLockResult result = lock.TryLockKeepingOwnerDied();
     if (result == TryLockResult::kAcquired ||
         result == TryLockResult::kOwnerDied) {
       const OwnerIdentity previous = LoadOwnerRecord(header->setup_lock_owner);
       // Only holders write the record, and we hold the lock. A death between
       // the lock and the end of this store leaves a record that is not ours
       // (judged kUnknown: waiters then report us, alive unknown, at their
-      // deadline, unless the kernel marked us).
+      // deadline, unless the kernel marked us). After a clean release the
+      // record's tid is 0 (see ~SetupLock), so it names nobody meanwhile.
       StoreOwnerRecord(header->setup_lock_owner, CurrentOwnerIdentity());
+      if (result == TryLockResult::kOwnerDied) lock.ClearOwnerDiedMark();
       return SetupLock(header, result == TryLockResult::kOwnerDied, previous);
     }
-    if (result == TryLockResult::kError) return CorruptWordError();
-    // Busy. acquire: the record read next is the holder's (it stored the
-    // record after locking with release; see StoreOwnerRecord).
+    if (result == TryLockResult::kError) {
+      // The word names our own tid, or is corrupt. Our tid may be a dead
+      // holder's, reused by us (it died unmarked): its record then names
+      // another thread, and it is taken over like any dead holder. If the
+      // record is ours, we do hold the lock (a recursive Acquire).
+      // acquire: as for the busy word below.
+      const uint32_t word = lock.futex.load(std::memory_order_acquire);
+      const pid_t tid = OwnerTid(word);
+      if (tid != CurrentTid() || tid == 0 || OwnerDied(word)) {
+        return CorruptWordError();
+      }
+      const OwnerLiveness liveness = JudgeOwner(
+          tid, LoadOwnerRecord(header->setup_lock_owner), pid_namespace);
+      if (liveness != OwnerLiveness::kGone &&
+          liveness != OwnerLiveness::kReplaced) {
+        return CorruptWordError();
+      }
+      (void)lock.MarkOwnerDead(word);
+      continue;
+    }
+    // Busy. acquire: this value was written by the holder's lock, an RMW
+    // that continues the previous holder's unlock (release) sequence, so the
+    // record read next is no older than that holder's clearing of its tid:
+    // tid 0, or the current holder's own record (LoadOwnerRecord pairs with
+    // its release store of the tid). A word still marked FUTEX_OWNER_DIED
+    // (a taker not yet recorded) is never judged.
     const uint32_t word = lock.futex.load(std::memory_order_acquire);
     const OwnerIdentity record = LoadOwnerRecord(header->setup_lock_owner);
     OwnerLiveness liveness = OwnerLiveness::kUnknown;
@@ -100,11 +129,27 @@ SetupLock::SetupLock(SetupLock&& other) noexcept
       previous_record_(other.previous_record_) {}
 
 SetupLock::~SetupLock() {
-  if (header_ != nullptr) header_->setup_lock.Unlock();
+  if (header_ == nullptr) return;
+  // The record describes a holder only while the word names it. Left behind,
+  // it would also describe the next holder that reuses our tid, in the few
+  // instructions between its TryLock and its own StoreOwnerRecord, and a
+  // waiter would judge that live holder by our record: gone, or replaced,
+  // and take the lock over. So the tid goes first.
+  // relaxed: ordered before the unlock's release compare-exchange; a waiter
+  // that sees a later holder's tid in the word (acquire) reads from that
+  // holder's lock, which continues this unlock's release sequence, so it
+  // sees tid 0 here or the later holder's own record.
+  header_->setup_lock_owner.tid.store(0, std::memory_order_relaxed);
+  header_->setup_lock.Unlock();
 }
 
 void SetupLock::RestorePreviousRecord() {
-  StoreOwnerRecord(header_->setup_lock_owner, previous_record_);
+  // Without its tid: the unlock clears it anyway (what a clean release left
+  // was 0 already), and meanwhile the word names us, so a restored tid of a
+  // dead holder that had ours (reused) would describe us by its record.
+  OwnerIdentity previous = previous_record_;
+  previous.tid = 0;
+  StoreOwnerRecord(header_->setup_lock_owner, previous);
 }
 
 }  // namespace internal

@@ -8,8 +8,9 @@
 // of it). SetupLock::Acquire tries it without blocking in the kernel, and
 // between tries (every 0.1 ms, backing off to 10 ms):
 //   - a holder that died unmarked (its record says its thread is gone, or
-//     its tid now names another thread) is marked FUTEX_OWNER_DIED as the
-//     kernel would have, and the lock is then taken as after any death;
+//     its tid now names another thread, possibly the caller's own) is
+//     marked FUTEX_OWNER_DIED as the kernel would have, and the lock is then
+//     taken as after any death;
 //   - at the deadline, DeadlineExceeded names the holder (pid, tid, and
 //     whether it is alive, as far as its record and /proc tell).
 // Why poll instead of blocking in FUTEX_LOCK_PI: a FUTEX_LOCK_PI waiter sets
@@ -33,9 +34,19 @@
 // debugger; slots have no such window (they are only claimed and marked
 // under the setup lock).
 //
+// A holder's record is cleared (tid 0) just before it unlocks: a record
+// left behind would describe the next holder that reuses the tid, until that
+// holder has recorded itself, and a waiter would take the lock from it.
+//
+// A holder that takes the lock from a dead one keeps FUTEX_OWNER_DIED in
+// the word (with its tid) until it has recorded itself, for the same
+// reason: the record there is the dead holder's, which may name the same
+// tid; waiters never judge a word with the mark.
+//
 // Not covered: a holder that dies unmarked between taking the lock and
-// recording itself (a few instructions in Acquire) leaves a word whose tid
-// no record describes. Its liveness cannot be proven (the tid may belong to
+// recording itself, or between clearing its record and unlocking (a few
+// instructions each) leaves a word whose tid no record describes (or that
+// still carries the mark with its tid). Its liveness cannot be proven (the tid may belong to
 // another pid namespace), so it is never taken over: every setup call then
 // ends in DeadlineExceeded ("has not recorded its process") until the file
 // is recreated. The kernel's robust-list mark covers this window whenever
@@ -69,7 +80,9 @@ class SetupLock {
  public:
   // Takes `header`'s setup lock by `deadline`. Errors: DeadlineExceeded
   // naming the holder; Internal when the word is corrupt or the caller
-  // already holds the lock.
+  // already holds the lock (the word names its tid and the record is its
+  // own; a word naming its tid under another thread's record is a dead
+  // holder whose tid the caller reused, and is taken over).
   static absl::StatusOr<SetupLock> Acquire(
       RegionHeader* header, std::chrono::steady_clock::time_point deadline);
 
@@ -84,7 +97,8 @@ class SetupLock {
 
   // Puts back the holder record that Acquire overwrote, so that a caller
   // that changes nothing else leaves the region byte for byte as it found
-  // it once the lock is released (the word returns to 0).
+  // it once the lock is released (the word returns to 0, and the record's
+  // tid, which a released lock leaves 0, is cleared again on unlock).
   void RestorePreviousRecord();
 
  private:

@@ -559,10 +559,16 @@ absl::Status Exploration::Kill(int a) {
   for (std::atomic<uint32_t>* word :
        ::lockless::internal::RobustFutexWords(view_)) {
     // relaxed: the actor is parked (or dying); only the value matters.
-    if (OwnerTid(word->load(std::memory_order_relaxed)) ==
-        static_cast<pid_t>(actor.pid)) {
-      owned.push_back(word);
+    const uint32_t value = word->load(std::memory_order_relaxed);
+    if (OwnerTid(value) != static_cast<pid_t>(actor.pid)) continue;
+    // A setup lock taken from a dead holder keeps the owner-died mark until
+    // its new holder has recorded itself and cleared it; unmarked, such a
+    // death would leave the mark with the tid, which no waiter judges (the
+    // window SetupLock does not cover), so only the kernel's mark frees it.
+    if (word == &view_.header()->setup_lock.futex && OwnerDied(value)) {
+      continue;
     }
+    owned.push_back(word);
   }
   kill(actor.pid, SIGKILL);
   int status = 0;
