@@ -11,6 +11,7 @@
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
+#include "dds/dds.h"
 #include "ipc/shm_channel.h"
 #include "tools/bridge/bridge_config.h"
 #include "tools/bridge/bridge_stats.h"
@@ -59,6 +60,11 @@ std::unique_ptr<ChannelWorker> MakeExporter(const BridgeContext* context,
 std::unique_ptr<ChannelWorker> MakeImporter(const BridgeContext* context,
                                             const ImportSpec& spec,
                                             LoopGuard* guard);
+
+// The DDS topic (type lockless_bridge_Sample) a channel travels on, in
+// `participant`. Errors: Internal with DDS's return code.
+absl::StatusOr<dds_entity_t> CreateChannelTopic(dds_entity_t participant,
+                                                const std::string& channel_name);
 
 // DDS QoS for a channel's writer and reader (caller dds_delete_qos).
 void* MakeQos(const ChannelQos& qos, const std::string& partition);

@@ -64,20 +64,16 @@ class Exporter : public ChannelWorker {
     ChooseStart();
 
     const std::string topic_name = TopicName(spec_.name);
-    const dds_entity_t topic =
-        dds_create_topic(context_->participant, &lockless_bridge_Sample_desc,
-                         topic_name.c_str(), nullptr, nullptr);
-    if (topic < 0) {
-      return absl::InternalError(absl::StrFormat(
-          "dds_create_topic(%s): %s", topic_name, dds_strretcode(topic)));
-    }
+    absl::StatusOr<dds_entity_t> topic =
+        CreateChannelTopic(context_->participant, spec_.name);
+    if (!topic.ok()) return topic.status();
     dds_qos_t* qos =
         static_cast<dds_qos_t*>(MakeQos(spec_.qos, context_->partition));
     // Partition is a publisher QoS: the writer gets its own publisher.
     const dds_entity_t publisher =
         dds_create_publisher(context_->participant, qos, nullptr);
     writer_ = dds_create_writer(
-        publisher > 0 ? publisher : context_->participant, topic, qos, nullptr);
+        publisher > 0 ? publisher : context_->participant, *topic, qos, nullptr);
     dds_delete_qos(qos);
     if (writer_ < 0) {
       return absl::InternalError(absl::StrFormat(
@@ -283,6 +279,19 @@ uint64_t Fnv1a(const void* data, size_t size, uint64_t seed) {
     hash *= 0x100000001b3ull;
   }
   return hash;
+}
+
+absl::StatusOr<dds_entity_t> CreateChannelTopic(
+    dds_entity_t participant, const std::string& channel_name) {
+  const std::string topic_name = TopicName(channel_name);
+  const dds_entity_t topic =
+      dds_create_topic(participant, &lockless_bridge_Sample_desc,
+                       topic_name.c_str(), nullptr, nullptr);
+  if (topic < 0) {
+    return absl::InternalError(absl::StrFormat(
+        "dds_create_topic(%s): %s", topic_name, dds_strretcode(topic)));
+  }
+  return topic;
 }
 
 void* MakeQos(const ChannelQos& channel_qos, const std::string& partition) {

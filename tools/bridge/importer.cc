@@ -65,13 +65,9 @@ class Importer : public ChannelWorker {
       state_->Store(kImportMagicWord, kImportMagic);
     }
     const std::string topic_name = TopicName(spec_.name);
-    const dds_entity_t topic =
-        dds_create_topic(context_->participant, &lockless_bridge_Sample_desc,
-                         topic_name.c_str(), nullptr, nullptr);
-    if (topic < 0) {
-      return absl::InternalError(absl::StrFormat(
-          "dds_create_topic(%s): %s", topic_name, dds_strretcode(topic)));
-    }
+    absl::StatusOr<dds_entity_t> topic =
+        CreateChannelTopic(context_->participant, spec_.name);
+    if (!topic.ok()) return topic.status();
     dds_qos_t* qos =
         static_cast<dds_qos_t*>(MakeQos(spec_.qos, context_->partition));
     // Partition is a subscriber QoS: the reader gets its own subscriber.
@@ -79,7 +75,7 @@ class Importer : public ChannelWorker {
         dds_create_subscriber(context_->participant, qos, nullptr);
     reader_ =
         dds_create_reader(subscriber > 0 ? subscriber : context_->participant,
-                          topic, qos, nullptr);
+                          *topic, qos, nullptr);
     dds_delete_qos(qos);
     if (reader_ < 0) {
       return absl::InternalError(absl::StrFormat(
