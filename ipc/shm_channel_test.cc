@@ -27,7 +27,7 @@
 #include "ipc/internal/owner_liveness.h"
 #include "ipc/internal/queue_layout.h"
 #include "sync/futex.h"
-#include "testing/shared_flag.h"
+#include "testing/shared_object.h"
 #include "testing/thread_state.h"
 
 namespace lockless {
@@ -656,14 +656,14 @@ TEST_F(ChannelNameTest, RemovalRacingWithOpenersNeverRemovesAChannelInUse) {
   constexpr int kMinRounds = 300;
   constexpr int kMaxRounds = 100 * kMinRounds;  // a bound if removal never works
   constexpr int kWantedRemovals = 20;
-  testing::SharedFlag stop;
+  testing::SharedObject<Event> stop;  // Set: children may stop.
   std::vector<pid_t> children;
   for (int p = 0; p < kProcesses; ++p) {
     const pid_t child = fork();
     ASSERT_GE(child, 0);
     if (child == 0) {
       for (int round = 0;
-           round < kMinRounds || (!stop.IsSet() && round < kMaxRounds);
+           round < kMinRounds || (!stop->IsSet() && round < kMaxRounds);
            ++round) {
         {
           absl::StatusOr<Channel> channel =
@@ -690,7 +690,7 @@ TEST_F(ChannelNameTest, RemovalRacingWithOpenersNeverRemovesAChannelInUse) {
   int running = kProcesses;
   while (running > 0) {
     if (RemoveStaleChannel(name_).ok() && ++removed >= kWantedRemovals) {
-      stop.Set();
+      stop->Set();
     }
     int status = 0;
     const pid_t done = waitpid(-1, &status, WNOHANG);

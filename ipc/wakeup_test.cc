@@ -9,7 +9,6 @@
 #include <pthread.h>
 #include <sched.h>
 #include <signal.h>
-#include <sys/mman.h>
 #include <sys/resource.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
@@ -19,7 +18,6 @@
 #include <cstdint>
 #include <cstring>
 #include <fstream>
-#include <new>
 #include <string>
 #include <thread>
 #include <vector>
@@ -31,6 +29,7 @@
 #include "ipc/signalfd.h"
 #include "sync/futex.h"
 #include "testing/queue_memory.h"
+#include "testing/shared_object.h"
 #include "testing/thread_state.h"
 
 namespace lockless {
@@ -47,23 +46,8 @@ QueueConfig WakeConfig() {
   return config;
 }
 
-// A zero-filled MAP_SHARED object of type T, visible to forked children.
 template <typename T>
-class Shared {
- public:
-  Shared() {
-    void* memory = mmap(nullptr, sizeof(T), PROT_READ | PROT_WRITE,
-                        MAP_SHARED | MAP_ANONYMOUS, -1, 0);
-    if (memory == MAP_FAILED) std::abort();
-    value_ = new (memory) T();
-  }
-  ~Shared() { munmap(value_, sizeof(T)); }
-  T* operator->() const { return value_; }
-  T& operator*() const { return *value_; }
-
- private:
-  T* value_;
-};
+using Shared = ::lockless::testing::SharedObject<T>;
 
 // Runs `body` in a forked child and returns its wait status. The child
 // leaves through _exit(body()).

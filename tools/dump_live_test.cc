@@ -19,7 +19,8 @@
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "ipc/shm_channel.h"
-#include "testing/shared_flag.h"
+#include "sync/futex.h"
+#include "testing/shared_object.h"
 #include "tools/dump_lib.h"
 
 namespace lockless {
@@ -266,14 +267,14 @@ TEST_F(DumpListTest, GcRacingWithOpenersNeverRemovesAChannelInUse) {
   constexpr int kMaxRounds = 100 * kMinRounds;  // a bound if removal never works
   constexpr int kWantedRemovals = 5;
   const std::string path = directory_ + "/raced";
-  testing::SharedFlag stop;
+  testing::SharedObject<Event> stop;  // Set: children may stop.
   std::vector<pid_t> children;
   for (int p = 0; p < kProcesses; ++p) {
     const pid_t child = fork();
     ASSERT_GE(child, 0);
     if (child == 0) {
       for (int round = 0;
-           round < kMinRounds || (!stop.IsSet() && round < kMaxRounds);
+           round < kMinRounds || (!stop->IsSet() && round < kMaxRounds);
            ++round) {
         {
           absl::StatusOr<Channel> channel =
@@ -299,7 +300,7 @@ TEST_F(DumpListTest, GcRacingWithOpenersNeverRemovesAChannelInUse) {
   while (running > 0) {
     if (Run(false, true).find("removed raced") != std::string::npos &&
         ++removed >= kWantedRemovals) {
-      stop.Set();
+      stop->Set();
     }
     int status = 0;
     if (waitpid(-1, &status, WNOHANG) > 0) {
