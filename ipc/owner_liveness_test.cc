@@ -84,6 +84,39 @@ pid_t ClaimUnregisterAndKill(Claim claim) {
   return child;
 }
 
+// Takes `header`'s setup lock the way SetupLock::Acquire leaves it held:
+// locked, then the holder's owner record written. False if not taken.
+bool HoldSetupLockAsSetupDoes(internal::RegionHeader* header) {
+  if (header->setup_lock.Lock() != LockResult::kAcquired) return false;
+  internal::StoreOwnerRecord(header->setup_lock_owner,
+                             internal::CurrentOwnerIdentity());
+  return true;
+}
+
+// A live thread of this process holding a region's setup lock from
+// construction until destruction (which releases it on that thread).
+class SetupLockHolderThread {
+ public:
+  explicit SetupLockHolderThread(internal::RegionHeader* header)
+      : thread_([this, header] {
+          const bool taken = HoldSetupLockAsSetupDoes(header);
+          held_.set_value(taken);
+          release_.get_future().wait();
+          if (taken) header->setup_lock.Unlock();
+        }) {
+    EXPECT_TRUE(held_.get_future().get()) << "could not take the setup lock";
+  }
+  ~SetupLockHolderThread() {
+    release_.set_value();
+    thread_.join();
+  }
+
+ private:
+  std::promise<bool> held_;
+  std::promise<void> release_;
+  std::thread thread_;
+};
+
 // The word still names a tid and says nothing about a death: the kernel
 // did not mark it (the premise of the tests below).
 void ExpectUnmarked(const RobustMutex& mutex) {
@@ -177,11 +210,7 @@ TEST(OwnerLivenessTest, SetupLockWhoseHolderDiedUnmarkedIsTakenOver) {
       *LocklessQueue::Attach(region.data(), region.size_bytes(), OneOfEach());
   ClaimUnregisterAndKill([&queue] {
     // A holder in the middle of setup: as SetupLock::Acquire leaves it.
-    internal::RegionHeader* const header = queue.region().header();
-    if (header->setup_lock.Lock() != LockResult::kAcquired) return false;
-    internal::StoreOwnerRecord(header->setup_lock_owner,
-                               internal::CurrentOwnerIdentity());
-    return true;
+    return HoldSetupLockAsSetupDoes(queue.region().header());
   });
   ExpectUnmarked(queue.region().header()->setup_lock);
 
@@ -195,9 +224,7 @@ TEST(OwnerLivenessTest, InitialiserThatDiedUnmarkedIsRedone) {
   QueueMemory region(OneOfEach());
   ClaimUnregisterAndKill([&region] {
     auto* header = static_cast<internal::RegionHeader*>(region.data());
-    if (header->setup_lock.Lock() != LockResult::kAcquired) return false;
-    internal::StoreOwnerRecord(header->setup_lock_owner,
-                               internal::CurrentOwnerIdentity());
+    if (!HoldSetupLockAsSetupDoes(header)) return false;
     // Half-way through InitializeRegion.
     header->initializing = internal::kInitializingValue;
     header->layout_version = internal::kLayoutVersion;
@@ -640,17 +667,7 @@ TEST(OwnerLivenessTest, SetupLockHeldForeverIsReportedAndRegionUntouched) {
   LocklessQueue queue =
       *LocklessQueue::Attach(region.data(), region.size_bytes(), OneOfEach());
   internal::RegionHeader* const header = queue.region().header();
-  std::promise<void> held;
-  std::promise<void> release;
-  std::thread holder([&] {
-    ASSERT_EQ(header->setup_lock.Lock(), LockResult::kAcquired);
-    internal::StoreOwnerRecord(header->setup_lock_owner,
-                               internal::CurrentOwnerIdentity());
-    held.set_value();
-    release.get_future().wait();
-    header->setup_lock.Unlock();
-  });
-  held.get_future().wait();
+  const SetupLockHolderThread holder(header);
   const std::vector<unsigned char> before = Bytes(region);
   const std::string holder_names =
       absl::StrFormat("pid %d tid %d (alive)", getpid(),
@@ -664,25 +681,12 @@ TEST(OwnerLivenessTest, SetupLockHeldForeverIsReportedAndRegionUntouched) {
             std::string::npos)
       << sender.status();
   EXPECT_TRUE(Bytes(region) == before);
-
-  release.set_value();
-  holder.join();
 }
 
 TEST(OwnerLivenessTest, UninitialisedRegionWithHeldSetupLockReportsHolder) {
   QueueMemory region(OneOfEach());
   auto* header = static_cast<internal::RegionHeader*>(region.data());
-  std::promise<void> held;
-  std::promise<void> release;
-  std::thread holder([&] {
-    ASSERT_EQ(header->setup_lock.Lock(), LockResult::kAcquired);
-    internal::StoreOwnerRecord(header->setup_lock_owner,
-                               internal::CurrentOwnerIdentity());
-    held.set_value();
-    release.get_future().wait();
-    header->setup_lock.Unlock();
-  });
-  held.get_future().wait();
+  const SetupLockHolderThread holder(header);
   const std::vector<unsigned char> before = Bytes(region);
   absl::StatusOr<LocklessQueue> queue = LocklessQueue::Attach(
       region.data(), region.size_bytes(), OneOfEach(),
@@ -692,8 +696,6 @@ TEST(OwnerLivenessTest, UninitialisedRegionWithHeldSetupLockReportsHolder) {
             std::string::npos)
       << queue.status();
   EXPECT_TRUE(Bytes(region) == before);
-  release.set_value();
-  holder.join();
 }
 
 TEST(OwnerLivenessTest, ScribbledInitializedWordIsCorruptionNotReinit) {
