@@ -141,9 +141,10 @@ void Printer::PrintHeader(const SlotsSnapshot& slots, std::string* out) const {
   absl::StrAppendFormat(out, "config: %s\n", layout.config.DebugString());
   absl::StrAppendFormat(
       out,
-      "layout: ring @%u, %u messages @%u (%u bytes each), watchers @%u, "
-      "senders @%u\n",
-      layout.ring_offset, layout.num_messages, layout.messages_offset,
+      "layout: ring @%u (%u lines, slots interleaved), %u messages @%u "
+      "(%u bytes each), watchers @%u, senders @%u\n",
+      layout.ring_offset, layout.ring_lines, layout.num_messages,
+      layout.messages_offset,
       layout.message_stride_bytes, layout.watchers_offset,
       layout.senders_offset);
   absl::StrAppendFormat(out, "setup lock: %s\n",

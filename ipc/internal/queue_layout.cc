@@ -14,6 +14,14 @@ constexpr uint64_t RoundUp(uint64_t value, uint64_t alignment) {
 
 }  // namespace
 
+uint32_t RingSlotAtEntry(const Layout& layout, uint64_t entry) {
+  const uint64_t slot =
+      uint64_t{entry % layout.ring_lines} * kRingSlotsPerLine +
+      entry / layout.ring_lines;
+  return slot < layout.config.queue_size ? static_cast<uint32_t>(slot)
+                                         : layout.config.queue_size;
+}
+
 absl::StatusOr<Layout> ComputeLayout(const QueueConfig& config) {
   if (absl::Status status = ValidateConfig(config); !status.ok()) {
     return status;
@@ -24,10 +32,10 @@ absl::StatusOr<Layout> ComputeLayout(const QueueConfig& config) {
   layout.config = config;
   layout.num_messages = uint64_t{config.queue_size} + config.num_senders;
   layout.ring_offset = RoundUp(sizeof(RegionHeader), kCacheLineBytes);
+  layout.ring_lines = static_cast<uint32_t>(
+      RoundUp(config.queue_size, kRingSlotsPerLine) / kRingSlotsPerLine);
   layout.messages_offset =
-      RoundUp(layout.ring_offset + uint64_t{config.queue_size} *
-                                       sizeof(AtomicIndex),
-              kCacheLineBytes);
+      layout.ring_offset + uint64_t{layout.ring_lines} * kCacheLineBytes;
   // Payload rounded to 8 bytes, then the whole message to cache lines.
   layout.message_stride_bytes =
       RoundUp(sizeof(Message) + RoundUp(config.message_data_size_bytes, 8),

@@ -34,12 +34,12 @@ Place Locate(const ::lockless::internal::RegionView& view, uint64_t offset) {
     return {RegionPlace::kNextQueueIndex};
   }
   if (offset < layout.ring_offset) return {RegionPlace::kOtherHeader};
-  const uint64_t ring_end =
-      layout.ring_offset + uint64_t{view.queue_size()} * sizeof(AtomicIndex);
-  if (offset < ring_end) {
-    return {RegionPlace::kRing,
-            static_cast<int>((offset - layout.ring_offset) /
-                             sizeof(AtomicIndex))};
+  if (offset < layout.messages_offset) {
+    // The ring's entries are interleaved (Layout::ring_lines).
+    const uint32_t slot = ::lockless::internal::RingSlotAtEntry(
+        layout, (offset - layout.ring_offset) / sizeof(AtomicIndex));
+    if (slot == view.queue_size()) return {RegionPlace::kOtherHeader};
+    return {RegionPlace::kRing, static_cast<int>(slot)};
   }
   const uint64_t messages_end =
       layout.messages_offset + layout.num_messages * layout.message_stride_bytes;
