@@ -380,7 +380,8 @@ Sender::Sender(const RegionView& region, uint32_t slot)
                                       region.queue_size())),
       min_message_age_ns_(
           static_cast<int64_t>(region.config().min_message_age_ns)),
-      guard_offset_bytes_(region.layout().guard_offset_bytes) {
+      guard_offset_bytes_(region.layout().guard_offset_bytes),
+      guard_seed_(internal::kGuardSeed) {
   SenderSlot* const sender = region_.sender(slot_);
   // relaxed: only the slot's owner writes scratch_index.
   Message* const scratch =
@@ -449,22 +450,6 @@ Sender::AgeCheck Sender::CheckAge(Index to_replace, bool replaces_a_message,
 }
 
 SendResult Sender::Publish(size_t length, MessageInfo* info) {
-  // The guard check (Sender::data): one load of our own scratch_index
-  // (relaxed: only we write it), one unaligned 8-byte load right after the
-  // payload (the payload was just written through data() or the memcpy, on
-  // the same or the next cache line), one compare. Before anything is
-  // published, so a broken guard never reaches the ring through Send.
-  const uint64_t scratch_message =
-      region_.sender(slot_)->scratch_index.RelaxedLoad().message_index();
-  uint64_t guard;
-  std::memcpy(&guard,
-              reinterpret_cast<const unsigned char*>(
-                  region_.message(scratch_message)) +
-                  guard_offset_bytes_,
-              sizeof(guard));
-  if (__builtin_expect(guard != internal::GuardWord(scratch_message), 0)) {
-    return RestoreGuard(scratch_message);
-  }
   // Without a rate limit this one well-predicted branch is all the limit
   // costs: the limited protocol is a separate instantiation, out of line,
   // so it takes no registers or instructions from the unlimited one.
@@ -496,6 +481,21 @@ SendResult Sender::PublishSteps(size_t length, MessageInfo* info) {
   // relaxed: only this sender writes its own slot.
   const Index scratch_index = slot->scratch_index.RelaxedLoad();
   Message* const scratch = region.message(scratch_index.message_index());
+  // 0. The guard (Sender::data): one unaligned 8-byte load right after the
+  // payload just written (same or next cache line), an xor and a compare.
+  // Before anything is published, so Send never puts a broken guard into
+  // the ring. Only we write our scratch, so what we read is ours or an
+  // overrun's.
+  uint64_t guard;
+  std::memcpy(&guard,
+              reinterpret_cast<const unsigned char*>(scratch) +
+                  guard_offset_bytes_,
+              sizeof(guard));
+  if (__builtin_expect(
+          (guard ^ scratch_index.message_index()) != guard_seed_,
+          0)) {
+    return RestoreGuard(scratch_index.message_index());
+  }
   // 1. The payload is already in place and the header's queue index is
   // invalid (since this message became our scratch). Length is read by
   // readers only after they validated the queue index, which we set below.

@@ -250,6 +250,9 @@ class Sender {
   int64_t min_message_age_ns_ = 0;
   // Layout::guard_offset_bytes, copied for the guard check in every Send.
   uint64_t guard_offset_bytes_ = 0;
+  // internal::kGuardSeed, as a member: compared from memory, it saves Send
+  // the instruction that loads a 64-bit immediate.
+  uint64_t guard_seed_ = 0;
   // Set by MakeSender (see inherited_guard_damage()).
   absl::Status inherited_guard_damage_;
 };
