@@ -61,9 +61,9 @@ void WritePayloadAndOverrun(const LocklessQueue& queue, Sender& sender,
 std::string ReadPayload(const LocklessQueue& queue, QueueIndex index) {
   std::string buffer(4096, '\0');
   MessageInfo info;
-  EXPECT_EQ(ReadResultName(queue.Read(index, &info, buffer.data(),
-                                      buffer.size())),
-            ReadResultName(ReadResult::kGood));
+  EXPECT_EQ(
+      ReadResultName(queue.Read(index, &info, buffer.data(), buffer.size())),
+      ReadResultName(ReadResult::kGood));
   buffer.resize(info.length);
   return buffer;
 }
@@ -117,9 +117,9 @@ TEST(GuardTest, GuardStartsRightAfterThePayloadAndFillsTheStride) {
     EXPECT_TRUE(sender->inherited_guard_damage().ok());
     unsigned char* const data = static_cast<unsigned char*>(sender->data());
     const uint64_t message = ScratchMessage(queue, *sender);
-    EXPECT_EQ(data + size,
-              reinterpret_cast<unsigned char*>(queue.region().message(message)) +
-                  layout->guard_offset_bytes);
+    EXPECT_EQ(data + size, reinterpret_cast<unsigned char*>(
+                               queue.region().message(message)) +
+                               layout->guard_offset_bytes);
     data[size - 1] = static_cast<unsigned char>(~data[size]);
     EXPECT_EQ(SendResultName(sender->Send(size)),
               SendResultName(SendResult::kOk));
@@ -139,8 +139,8 @@ TEST(GuardTest, OverrunIsReportedEveryTimeAndNothingIsPublished) {
     uint64_t size;
     size_t overrun;
   };
-  const Case cases[] = {{8, 1},   {13, 1},  {64, 1},  {56, 1}, {57, 1},
-                        {8, 8},   {13, 8},  {64, 8},  {56, 8}, {57, 8},
+  const Case cases[] = {{8, 1},   {13, 1},  {64, 1}, {56, 1},  {57, 1},
+                        {8, 8},   {13, 8},  {64, 8}, {56, 8},  {57, 8},
                         {57, 64}, {64, 64}, {13, 3}, {100, 20}};
   for (const Case& c : cases) {
     SCOPED_TRACE(::testing::Message()
@@ -155,8 +155,8 @@ TEST(GuardTest, OverrunIsReportedEveryTimeAndNothingIsPublished) {
     for (int round = 0; round < 2 * 4; ++round) {
       SCOPED_TRACE(round);
       const QueueIndex latest = queue.LatestQueueIndex();
-      WritePayloadAndOverrun(queue, *sender,
-                             static_cast<unsigned char>(round), c.overrun);
+      WritePayloadAndOverrun(queue, *sender, static_cast<unsigned char>(round),
+                             c.overrun);
       EXPECT_FALSE(queue.CheckGuards().ok());
       EXPECT_EQ(SendResultName(sender->Send(c.size)),
                 SendResultName(SendResult::kGuardOverwritten));
@@ -284,8 +284,9 @@ TEST(GuardTest, CheckGuardsNamesABrokenGuardInTheRing) {
   guard[2] = static_cast<unsigned char>(~guard[2]);
   const absl::Status status = queue.CheckGuards();
   EXPECT_EQ(status.code(), absl::StatusCode::kDataLoss);
-  EXPECT_THAT(std::string(status.message()),
-              HasSubstr(absl::StrCat("message ", message, " (in ring slot 1)")));
+  EXPECT_THAT(
+      std::string(status.message()),
+      HasSubstr(absl::StrCat("message ", message, " (in ring slot 1)")));
   EXPECT_THAT(std::string(status.message()), HasSubstr("3 bytes past"));
   EXPECT_THAT(std::string(status.message()), HasSubstr("1 message guard(s)"));
 

@@ -491,9 +491,8 @@ SendResult Sender::PublishSteps(size_t length, MessageInfo* info) {
               reinterpret_cast<const unsigned char*>(scratch) +
                   guard_offset_bytes_,
               sizeof(guard));
-  if (__builtin_expect(
-          (guard ^ scratch_index.message_index()) != guard_seed_,
-          0)) {
+  if (__builtin_expect((guard ^ scratch_index.message_index()) != guard_seed_,
+                       0)) {
     return RestoreGuard(scratch_index.message_index());
   }
   // 1. The payload is already in place and the header's queue index is
@@ -656,9 +655,10 @@ absl::Status LocklessQueue::CheckGuards() const {
         where = absl::StrFormat("scratch of sender slot %u", s);
       }
     }
-    absl::StrAppendFormat(&broken, "%smessage %u (%s): %u bytes past the payload",
-                          count == 0 ? "" : "; ", m, where,
-                          internal::GuardDamageBytes(region_, m));
+    absl::StrAppendFormat(
+        &broken, "%smessage %u (%s): %u bytes past the payload",
+        count == 0 ? "" : "; ", m, where,
+        internal::GuardDamageBytes(region_, m));
     ++count;
   }
   if (count == 0) return absl::OkStatus();
