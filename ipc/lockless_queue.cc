@@ -8,6 +8,7 @@
 #include <cstring>
 #include <ctime>
 #include <optional>
+#include <string>
 #include <utility>
 
 #include "absl/strings/str_format.h"
@@ -197,6 +198,8 @@ const char* SendResultName(SendResult result) {
       return "NOT_OWNER";
     case SendResult::kTooFast:
       return "TOO_FAST";
+    case SendResult::kGuardOverwritten:
+      return "GUARD_OVERWRITTEN";
   }
   return "UNKNOWN";
 }
@@ -343,7 +346,27 @@ absl::StatusOr<std::optional<Sender>> LocklessQueue::ClaimSenderSlot() const {
         result != TryLockResult::kOwnerDied) {
       continue;
     }
-    return std::optional<Sender>(Sender(region_, s));
+    Sender sender(region_, s);
+    // A previous owner that wrote past max_size() and never sent again
+    // (it died, or released the slot) left the guard broken: repair it now,
+    // while the scratch is ours alone, and tell the new owner. A death
+    // during the repair leaves our slot dead with the guard still broken
+    // (its word is written last), so the next claimer repairs it again.
+    const uint64_t scratch_message = scratch.message_index();
+    if (!internal::GuardIntact(region_, scratch_message)) {
+      const uint64_t reached =
+          internal::GuardDamageBytes(region_, scratch_message);
+      internal::WriteGuard(region_, scratch_message);
+      sender.inherited_guard_damage_ = absl::DataLossError(absl::StrFormat(
+          "sender slot %u: a previous owner wrote up to %u bytes past "
+          "max_size() (%u) of its scratch message %u and never sent it "
+          "(it died or released the slot); the guard is repaired%s",
+          s, reached, config().message_data_size_bytes, scratch_message,
+          reached == region_.layout().guard_size_bytes
+              ? ", but the overrun may have reached the next message"
+              : ""));
+    }
+    return std::optional<Sender>(std::move(sender));
   }
   return std::optional<Sender>();
 }
@@ -356,7 +379,9 @@ Sender::Sender(const RegionView& region, uint32_t slot)
       max_index_(QueueIndex::MaxIndex(QueueIndex::kMaxValue,
                                       region.queue_size())),
       min_message_age_ns_(
-          static_cast<int64_t>(region.config().min_message_age_ns)) {
+          static_cast<int64_t>(region.config().min_message_age_ns)),
+      guard_offset_bytes_(region.layout().guard_offset_bytes),
+      guard_seed_(internal::kGuardSeed) {
   SenderSlot* const sender = region_.sender(slot_);
   // relaxed: only the slot's owner writes scratch_index.
   Message* const scratch =
@@ -434,6 +459,14 @@ SendResult Sender::Publish(size_t length, MessageInfo* info) {
   return PublishSteps</*kRateLimited=*/false>(length, info);
 }
 
+SendResult Sender::RestoreGuard(uint64_t message_index) {
+  // Our scratch, written by nobody else: a single-owner write. A death here
+  // leaves the guard word broken (it is written last), which the next
+  // claimer of our slot repairs and reports (MakeSender).
+  internal::WriteGuard(region_, message_index);
+  return SendResult::kGuardOverwritten;
+}
+
 SendResult Sender::PublishRateLimited(size_t length, MessageInfo* info) {
   return PublishSteps</*kRateLimited=*/true>(length, info);
 }
@@ -448,6 +481,20 @@ SendResult Sender::PublishSteps(size_t length, MessageInfo* info) {
   // relaxed: only this sender writes its own slot.
   const Index scratch_index = slot->scratch_index.RelaxedLoad();
   Message* const scratch = region.message(scratch_index.message_index());
+  // 0. The guard (Sender::data): one unaligned 8-byte load right after the
+  // payload just written (same or next cache line), an xor and a compare.
+  // Before anything is published, so Send never puts a broken guard into
+  // the ring. Only we write our scratch, so what we read is ours or an
+  // overrun's.
+  uint64_t guard;
+  std::memcpy(&guard,
+              reinterpret_cast<const unsigned char*>(scratch) +
+                  guard_offset_bytes_,
+              sizeof(guard));
+  if (__builtin_expect((guard ^ scratch_index.message_index()) != guard_seed_,
+                       0)) {
+    return RestoreGuard(scratch_index.message_index());
+  }
   // 1. The payload is already in place and the header's queue index is
   // invalid (since this message became our scratch). Length is read by
   // readers only after they validated the queue index, which we set below.
@@ -583,6 +630,41 @@ SendResult Sender::PublishSteps(size_t length, MessageInfo* info) {
     }
     return SendResult::kOk;
   }
+}
+
+// ---------------------------------------------------------------- Guards
+
+absl::Status LocklessQueue::CheckGuards() const {
+  std::string broken;
+  size_t count = 0;
+  for (uint64_t m = 0; m < region_.layout().num_messages; ++m) {
+    if (internal::GuardIntact(region_, m)) continue;
+    // Where the message is, for the report (a snapshot; it may move).
+    std::string where = "owner unknown (moving)";
+    for (uint32_t slot = 0; slot < region_.queue_size(); ++slot) {
+      // relaxed: a description only; nothing is derived from it.
+      const Index entry = region_.ring(slot)->RelaxedLoad();
+      if (entry.valid() && entry.message_index() == m) {
+        where = absl::StrFormat("in ring slot %u", slot);
+      }
+    }
+    for (uint32_t s = 0; s < config().num_senders; ++s) {
+      // relaxed: as above.
+      const Index scratch = region_.sender(s)->scratch_index.RelaxedLoad();
+      if (scratch.valid() && scratch.message_index() == m) {
+        where = absl::StrFormat("scratch of sender slot %u", s);
+      }
+    }
+    absl::StrAppendFormat(
+        &broken, "%smessage %u (%s): %u bytes past the payload",
+        count == 0 ? "" : "; ", m, where,
+        internal::GuardDamageBytes(region_, m));
+    ++count;
+  }
+  if (count == 0) return absl::OkStatus();
+  return absl::DataLossError(absl::StrFormat(
+      "%u message guard(s) overwritten (a write past max_size() = %u): %s",
+      count, config().message_data_size_bytes, broken));
 }
 
 // ---------------------------------------------------------------- Reads

@@ -96,6 +96,16 @@ enum class SendResult {
   // payload stays in the scratch buffer (data()), so the caller may retry
   // later with Send(length).
   kTooFast,
+  // The scratch message's guard (the bytes right after its max_size()
+  // payload bytes) was overwritten: the caller wrote past data() +
+  // max_size(). Nothing was published; the guard has been restored, so the
+  // next Send works (the payload bytes are still in data()). A bug in the
+  // caller: fix it. Detected for any overrun of the guard word (the first 8
+  // bytes past max_size()); an overrun that reaches past the end of the
+  // message's stride (up to 63 + 8 bytes past max_size(), see
+  // LocklessQueue::CheckGuards) has written into the next message in
+  // memory, which cannot be undone.
+  kGuardOverwritten,
 };
 
 // Outcome of LocklessQueue::Read.
@@ -166,16 +176,35 @@ class Sender {
   // out of ring order by up to the step, forward steps included
   // (internal/send_clock.h). Monotonic send times always increase along the
   // ring. Errors: kMessageTooLarge, kCorrupted, kNotOwner, kTooFast (see
-  // SendResult); in each case nothing was published.
+  // SendResult); in each case nothing was published. kGuardOverwritten
+  // (only possible after writing past data() + max_size(), see below).
   [[nodiscard]] SendResult Send(const void* data, size_t length,
                                 MessageInfo* info = nullptr);
 
   // Zero-copy: write up to max_size() bytes into data(), then Send(length)
   // publishes them in place. data() changes after every successful send, and
   // is nullptr when the calling thread does not own the slot (see above).
+  //
+  // Guard: the bytes after max_size() hold a pattern. Every Send compares
+  // the first 8 of them (one load and compare, before anything is
+  // published); a write past max_size() makes Send return
+  // kGuardOverwritten, publish nothing and restore the pattern. Writing
+  // after Send through an old data() pointer writes into a published
+  // message: not detectable here (CheckGuards sees it if it reached the
+  // guard).
   void* data();
   size_t max_size() const;
   [[nodiscard]] SendResult Send(size_t length, MessageInfo* info = nullptr);
+
+  // OK, or DataLoss if, when MakeSender claimed this slot, its scratch
+  // message's guard was overwritten: a previous owner of the slot wrote past
+  // max_size() and died (or released the slot) before a Send could report
+  // it. The guard was repaired; the message says which message and how many
+  // bytes past max_size() were overwritten. For the caller to log: the
+  // process that overran is gone, and this sender works normally.
+  const absl::Status& inherited_guard_damage() const {
+    return inherited_guard_damage_;
+  }
 
   // Which sender slot this is (for diagnostics).
   uint32_t slot() const { return slot_; }
@@ -186,8 +215,12 @@ class Sender {
 
   // The scratch message's payload (no ownership check).
   void* ScratchData() const;
-  // Steps 2-6 of the send protocol (lockless_queue.cc), after the checks.
+  // Steps 2-6 of the send protocol (lockless_queue.cc), after the checks
+  // (the guard's included).
   SendResult Publish(size_t length, MessageInfo* info);
+  // The slow path of the guard check: restores the guard of our scratch
+  // message `message_index` and reports the overrun.
+  [[gnu::noinline, gnu::cold]] SendResult RestoreGuard(uint64_t message_index);
   // The same with the rate limit's check (a separate, out-of-line
   // instantiation, so that the unlimited send does not pay for it).
   template <bool kRateLimited>
@@ -215,6 +248,13 @@ class Sender {
   // QueueConfig::min_message_age_ns, copied so the unlimited case costs one
   // well-predicted branch on a member.
   int64_t min_message_age_ns_ = 0;
+  // Layout::guard_offset_bytes, copied for the guard check in every Send.
+  uint64_t guard_offset_bytes_ = 0;
+  // internal::kGuardSeed, as a member: compared from memory, it saves Send
+  // the instruction that loads a 64-bit immediate.
+  uint64_t guard_seed_ = 0;
+  // Set by MakeSender (see inherited_guard_damage()).
+  absl::Status inherited_guard_damage_;
 };
 
 // A registration of the calling thread for signal wake-ups. Move-only; the
@@ -429,8 +469,9 @@ class LocklessQueue {
 
   // Attaches to an initialised region without writing anything: no
   // initialisation, no lock. For readers that map the region PROT_READ
-  // (ReadOnlyChannel): only Read, LatestQueueIndex, MakeQueueIndex and
-  // config() may be called on the result (MakeSender and MakeWatcher write
+  // (ReadOnlyChannel): only Read, LatestQueueIndex, CheckGuards,
+  // MakeQueueIndex and config() may be called on the result (MakeSender and
+  // MakeWatcher write
   // to the region and would fault). Errors: InvalidArgument for a bad
   // config; Unavailable if the region is not initialised yet (its creator
   // is still at it, or died before finishing: a read-write opener finishes
@@ -519,6 +560,19 @@ class LocklessQueue {
                                 MessageInfo* infos, void* data,
                                 size_t data_stride, size_t data_capacity,
                                 ReadResult* stopped_at) const;
+
+  // Checks the guard of every message (ring and scratch; see Sender::data):
+  // OK if all are intact, else DataLoss naming each broken one, where it is
+  // (ring slot and queue index, or which sender's scratch) and how many
+  // bytes past the payload were overwritten. A broken guard in the ring
+  // means a write into a published message (a sender writing through a
+  // data() pointer kept past its Send, or an overrun of more than a whole
+  // message); in a live sender's scratch, an overrun its next Send will
+  // report. For a periodic health check or a test. Reads only (works on a
+  // read-only mapping); wait-free: one 8-byte load per message, plus the
+  // description of broken ones (which allocates). Cost: about one cache
+  // miss per message. Never reports a guard that nobody overwrote.
+  absl::Status CheckGuards() const;
 
   // The newest published queue index, or QueueIndex::Invalid() if nothing was
   // ever sent. May lag by one behind a send in flight. Wait-free, RT-safe.

@@ -122,8 +122,13 @@ class Printer {
   void PrintWatchers(const SlotsSnapshot& slots, std::string* out) const;
   void PrintCounts(const SlotsSnapshot& slots, std::string* out) const;
   bool PrintOwnershipCheck(std::string* out) const;
+  // Reads message `message_index` and prints it, with a line about its
+  // guard when that is broken. False if the memory faulted.
   bool PrintMessage(uint32_t message_index, std::optional<Index> ring_entry,
                     const std::string& indent, std::string* out) const;
+  void AppendMessageText(const MessageCopy& copy, uint32_t message_index,
+                         std::optional<Index> ring_entry,
+                         const std::string& indent, std::string* out) const;
 
   RegionView region_;
   const PrintOptions& options_;
@@ -178,13 +183,33 @@ bool Printer::PrintMessage(uint32_t message_index,
           const_cast<std::function<void()>*>(&hook))) {
     return false;
   }
+  AppendMessageText(copy, message_index, ring_entry, indent, out);
+  if (copy.guard_damage_bytes > 0) {
+    absl::StrAppendFormat(
+        out,
+        "%s  GUARD OVERWRITTEN: a write reached %u bytes past the payload "
+        "(max_size() %u)%s\n",
+        indent, copy.guard_damage_bytes, capacity,
+        copy.guard_damage_bytes == layout.guard_size_bytes
+            ? ", to the end of the message: the next one may be hit too"
+            : "");
+  }
+  return true;
+}
+
+void Printer::AppendMessageText(const MessageCopy& copy,
+                                uint32_t message_index,
+                                std::optional<Index> ring_entry,
+                                const std::string& indent,
+                                std::string* out) const {
+  const uint64_t capacity = region_.layout().config.message_data_size_bytes;
   if (copy.queue_index_before == QueueIndex::kInvalidValue &&
       !copy.changed() && copy.length == 0 && copy.monotonic_ns == 0 &&
       copy.realtime_ns == 0) {
     // Initialised and never used (the ring's initial lap, or a scratch).
     absl::StrAppendFormat(out, "%smessage %u: empty (never published)\n",
                           indent, message_index);
-    return true;
+    return;
   }
   const std::string note_indent = indent + "  ";
   if (copy.changed()) {
@@ -196,7 +221,7 @@ bool Printer::PrintMessage(uint32_t message_index,
                           indent, message_index,
                           QueueIndexText(copy.queue_index_before, queue_size_),
                           QueueIndexText(copy.queue_index_after, queue_size_));
-    return true;
+    return;
   }
   if (ring_entry.has_value() && ring_entry->valid() &&
       (copy.queue_index_before == QueueIndex::kInvalidValue ||
@@ -210,7 +235,7 @@ bool Printer::PrintMessage(uint32_t message_index,
                           "%s); not shown\n",
                           indent, message_index,
                           QueueIndexText(copy.queue_index_before, queue_size_));
-    return true;
+    return;
   }
   if (copy.queue_index_before == QueueIndex::kInvalidValue) {
     // A sender's scratch: its payload may be being written.
@@ -218,7 +243,7 @@ bool Printer::PrintMessage(uint32_t message_index,
                           "%smessage %u: a sender's scratch (queue index "
                           "invalid, length %u); contents not shown\n",
                           indent, message_index, copy.length);
-    return true;
+    return;
   }
   absl::StrAppendFormat(out,
                         "%smessage %u: queue index %s, length %u, sent "
@@ -233,7 +258,7 @@ bool Printer::PrintMessage(uint32_t message_index,
                           "corrupt; showing the first bytes of the buffer)\n",
                           note_indent, copy.length, capacity);
   }
-  if (copy.length == 0) return true;
+  if (copy.length == 0) return;
   const uint64_t hidden =
       std::min(copy.length, capacity) - copy.data.size();
   const std::string more =
@@ -247,7 +272,6 @@ bool Printer::PrintMessage(uint32_t message_index,
     AppendEscaped(copy.data, out);
     absl::StrAppendFormat(out, "\"%s\n", more);
   }
-  return true;
 }
 
 bool Printer::PrintRing(const SlotsSnapshot& slots, std::string* out) {
@@ -306,6 +330,14 @@ void Printer::PrintSenders(const SlotsSnapshot& slots, std::string* out) const {
     AppendOwnerRecord(sender.owner_word, sender.owner, out);
     absl::StrAppendFormat(out, "    scratch_index: %s\n",
                           IndexText(sender.scratch));
+    if (sender.scratch_guard_damage_bytes > 0) {
+      absl::StrAppendFormat(
+          out,
+          "    scratch GUARD OVERWRITTEN: a write reached %u bytes past the "
+          "payload (its next Send, or the next MakeSender if its owner "
+          "died, reports and repairs it)\n",
+          sender.scratch_guard_damage_bytes);
+    }
     absl::StrAppendFormat(out, "    to_replace: %s%s\n",
                           IndexText(sender.to_replace),
                           sender.to_replace.valid()

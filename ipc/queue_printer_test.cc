@@ -271,6 +271,35 @@ TEST_F(QueuePrinterTest, FlagsCorruptRingAndLengthWithoutFollowingThem) {
   EXPECT_THAT(out, HasSubstr("problem"));
 }
 
+// Guards: nothing said on a healthy queue; a broken guard in the ring is
+// shown under its message with how far the write reached, one in a sender's
+// scratch under that sender.
+TEST_F(QueuePrinterTest, ShowsBrokenGuards) {
+  SendAll({"hello", "world"});
+  EXPECT_THAT(Print(PrintOptions()), Not(HasSubstr("GUARD")));
+  const internal::RegionView& view = queue_->region();
+  const internal::Layout& layout = view.layout();
+  const uint32_t in_slot_1 = view.ring(1)->Load().message_index();
+  unsigned char* const guard =
+      reinterpret_cast<unsigned char*>(view.message(in_slot_1)) +
+      layout.guard_offset_bytes;
+  guard[3] = static_cast<unsigned char>(~guard[3]);
+  unsigned char* const scratch_past =
+      static_cast<unsigned char*>(sender_->data()) + sender_->max_size();
+  scratch_past[0] = static_cast<unsigned char>(~scratch_past[0]);
+  const std::string out = Print(PrintOptions());
+  EXPECT_THAT(out, HasSubstr("data: \"world\"\n      GUARD OVERWRITTEN: a "
+                             "write reached 4 bytes past the payload "
+                             "(max_size() 40)\n"));
+  EXPECT_THAT(out, HasSubstr("scratch GUARD OVERWRITTEN: a write reached 1 "
+                             "bytes past the payload"));
+  // The sender's next Send reports and repairs its own; the ring one stays.
+  EXPECT_EQ(sender_->Send(1), SendResult::kGuardOverwritten);
+  const std::string after = Print(PrintOptions());
+  EXPECT_THAT(after, Not(HasSubstr("scratch GUARD")));
+  EXPECT_THAT(after, HasSubstr("4 bytes past the payload"));
+}
+
 // The printer reads memory that senders rewrite under it: it must never fail
 // or misbehave on a live queue, whatever interleaving it sees.
 TEST_F(QueuePrinterTest, PrintsWhileSendersRun) {

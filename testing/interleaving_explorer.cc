@@ -369,6 +369,9 @@ RandomSchedule::RandomSchedule(uint64_t seed,
   scenario_.setup_sends = Uniform(0, 2);
   scenario_.max_recoverers = std::max(recoverers, 1);
   scenario_.message_data_size_bytes = Uniform(0, 1) == 0 ? 16 : 40;
+  // From the seed's parity, not a draw: the other choices of every seed
+  // stay what they were before guards existed.
+  scenario_.overrun_guards = seed % 2 == 1;
   // Roomy: more slots than messages ever published (setup, sends, one per
   // recoverer, the final check), so nothing is overwritten.
   const int published = scenario_.setup_sends + total_sends + recoverers + 1;
@@ -433,12 +436,13 @@ RandomSchedule::RandomSchedule(uint64_t seed,
     resume_if_stopped_.push_back(Uniform(0, 1) == 1);
   }
   description_ = absl::StrFormat(
-      "seed %u: %s ring, sends %s, %d setup sends, %s, %s, %s, "
+      "seed %u: %s ring, sends %s%s, %d setup sends, %s, %s, %s, "
       "stickiness %.2f",
       seed, wrapping_ ? "lapping" : "roomy",
-      absl::StrJoin(scenario_.sends, "/"), scenario_.setup_sends,
-      Plural(recoverers, "recoverer"), Plural(kills, "kill"),
-      Plural(stops, "stop"), stickiness_);
+      absl::StrJoin(scenario_.sends, "/"),
+      scenario_.overrun_guards ? " (each after a guard overrun)" : "",
+      scenario_.setup_sends, Plural(recoverers, "recoverer"),
+      Plural(kills, "kill"), Plural(stops, "stop"), stickiness_);
 }
 
 int RandomSchedule::Choose(const std::vector<int>& runnable) {

@@ -117,6 +117,13 @@ struct ExplorerScenario {
   // message it published right after its Send returned, as a buggy sender
   // would. Every schedule must then fail.
   bool sabotage_published_payload = false;
+  // Sender actors write one byte past max_size() into data() before each
+  // send (a traced write); that Send must say kGuardOverwritten (having
+  // restored the guard: traced writes too) and the send is then retried.
+  // A kill between the overrun and the restore leaves a broken guard for
+  // the next MakeSender of that slot to repair; the final checks want every
+  // guard intact once every slot was claimed.
+  bool overrun_guards = false;
   // Every other kill (the 1st, 3rd, ...) is one the kernel did not mark (as when an OOM-reaped
   // process loses its robust list first): right after the kernel marked the
   // victim's mutexes, the parent puts the victim's tid back into every word

@@ -9,7 +9,8 @@
 //     been published), then the check's own message, in order, all GOOD;
 //   - every message is owned exactly once (a ring slot or a sender's scratch);
 //   - every sender slot can be claimed (none leaked);
-//   - LatestQueueIndex is exact.
+//   - LatestQueueIndex is exact;
+//   - every message's guard is intact once every slot was claimed.
 #include <sys/mman.h>
 
 #include <algorithm>
@@ -206,7 +207,10 @@ absl::Status CheckAfterSenderDeath(void* region, const QueueConfig& config,
   if (absl::Status status = testing::CheckEveryMessageOwnedOnce(queue);
       !status.ok())
     return status;
-  return absl::OkStatus();
+  // Every slot claimed: every guard is intact (written by initialisation,
+  // never broken by a send, repaired by the claim if an overrun was cut
+  // short by the death).
+  return queue.CheckGuards();
 }
 
 // Options for a death test over a queue with `config`: the region's size and
@@ -408,6 +412,59 @@ TEST(QueueDeathTest, SenderDiesMidZeroCopySends) {
   ExpectSurvivesEveryDeath(
       "sender dies mid zero-copy send of two 1 KiB messages", options,
       /*min_writes=*/2 * kWords);
+}
+
+// Writes `bytes` bytes past `sender`'s max_size(), each the complement of
+// the guard byte it replaces, one traced store per byte (volatile).
+void OverrunGuard(const LocklessQueue& queue, Sender& sender, size_t bytes) {
+  const uint64_t message = queue.region()
+                               .sender(sender.slot())
+                               ->scratch_index.Load()
+                               .message_index();
+  volatile unsigned char* const past =
+      static_cast<volatile unsigned char*>(sender.data()) + sender.max_size();
+  for (size_t i = 0; i < bytes; ++i) {
+    past[i] = static_cast<unsigned char>(~internal::GuardByte(message, i));
+  }
+}
+
+// Guards (ipc/internal/queue_layout.h, Message): a dead sender left its
+// scratch guard broken; the child's MakeSender repairs it (guard padding,
+// then the guard word), then the child overruns again, Send reports it and
+// restores the guard, and the child sends two messages. A death at any of
+// those writes (the overrun's own included) leaves a channel whose next
+// MakeSender repairs whatever guard is still broken: afterwards the usual
+// sender checks hold and CheckGuards finds every guard intact.
+TEST(QueueDeathTest, SenderDiesRepairingAGuard) {
+  const QueueConfig config = DeathConfig();
+  DeathTestOptions options = QueueDeathOptions(config);
+  options.prepare = [&](void* region) {
+    const LocklessQueue queue = AttachOrDie(region, config);
+    SendMessages(queue, "p", 1);
+    testing::SenderThread dead(queue);
+    if (!dead.status().ok() || dead.slot() != 0) std::abort();
+    dead.Run([&](Sender& sender) { OverrunGuard(queue, sender, 5); });
+    dead.Die();
+  };
+  options.run = [&](void* region) {
+    const LocklessQueue queue = AttachOrDie(region, config);
+    Sender sender = MakeSenderOrDie(queue);  // Claims and repairs slot 0.
+    if (sender.inherited_guard_damage().ok()) std::abort();
+    OverrunGuard(queue, sender, 9);
+    if (sender.Send(0) != SendResult::kGuardOverwritten) std::abort();
+    for (int i = 0; i < 2; ++i) {
+      const std::string payload = Payload("c", i);
+      std::memcpy(sender.data(), payload.data(), payload.size());
+      if (sender.Send(payload.size()) != SendResult::kOk) std::abort();
+    }
+  };
+  options.check = [&](void* region) {
+    // Includes CheckGuards with every slot claimed.
+    return CheckAfterSenderDeath(region, config, Tagged("p", 1),
+                                 Tagged("c", 2), 0);
+  };
+  ExpectSurvivesEveryDeath("sender dies repairing or restoring a guard",
+                           options, /*min_writes=*/9 + 2);
 }
 
 // One process with two senders (both die with it), interleaving sends of

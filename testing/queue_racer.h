@@ -10,7 +10,8 @@
 //      torn or mislabelled read is detected byte for byte.
 //   2. While they run, a poller checks that LatestQueueIndex() is bracketed by
 //      the writes finished before it and the writes started after it (see
-//      PollLatest in the .cc for the derivation of the bracket).
+//      PollLatest in the .cc for the derivation of the bracket), and that
+//      CheckGuards finds no broken guard (no false reports mid-send).
 //   3. Every queue index of the iteration is read back, either after the
 //      writers finish or by a reader racing them (`race_reads`).
 //   4. Checks: Send's reported queue indices of all writers are exactly the
@@ -21,7 +22,8 @@
 //      did; monotonic send times strictly increase and realtime send times
 //      never decrease along the queue (the latter assumes nobody steps the
 //      wall clock during the run: see Sender::Send); GOOD + TOO_OLD reads == messages sent;
-//      LatestQueueIndex() afterwards == first index + total - 1 exactly.
+//      LatestQueueIndex() afterwards == first index + total - 1 exactly;
+//      CheckGuards() afterwards is OK.
 //
 // Iterations can be repeated on the same queue (the racer starts from whatever
 // LatestQueueIndex() says), including a queue whose counter starts just before

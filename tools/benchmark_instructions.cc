@@ -26,8 +26,8 @@ namespace {
 // callgrind's names of the functions whose instructions count (demangled;
 // '*' matches the argument lists, so both Send overloads count).
 const char* ToggleFunction(CountedCall call) {
-  return call == CountedCall::kSend ? "lockless::Sender::Send*"
-                                    : "lockless::LocklessQueue::Read*";
+  return call == CountedCall::kRead ? "lockless::LocklessQueue::Read*"
+                                    : "lockless::Sender::Send*";
 }
 
 // The "totals:" (or, in older formats, "summary:") line of a callgrind
@@ -54,6 +54,18 @@ absl::StatusOr<uint64_t> TotalInstructions(const std::string& path) {
 }
 
 }  // namespace
+
+const char* CountedCallName(CountedCall call) {
+  switch (call) {
+    case CountedCall::kSend:
+      return "send";
+    case CountedCall::kZeroCopySend:
+      return "send_zero_copy";
+    case CountedCall::kRead:
+      return "read";
+  }
+  return "read";
+}
 
 std::string FindValgrind() {
   const char* path = std::getenv("PATH");
@@ -84,8 +96,7 @@ absl::StatusOr<double> CountInstructionsPerCall(
       absl::StrCat("--callgrind-out-file=", out_path),
       absl::StrCat("--toggle-collect=", ToggleFunction(call)),
       self,
-      absl::StrCat("--counted_call=",
-                   call == CountedCall::kSend ? "send" : "read"),
+      absl::StrCat("--counted_call=", CountedCallName(call)),
       absl::StrCat("--counted_bytes=", message_bytes),
       absl::StrCat("--counted_calls=", calls),
       absl::StrCat("--counted_queue_size=", queue_size)};
@@ -113,7 +124,7 @@ absl::StatusOr<double> CountInstructionsPerCall(
   if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) {
     return absl::InternalError(absl::StrFormat(
         "valgrind on the %s workload failed (status %d)",
-        call == CountedCall::kSend ? "send" : "read", status));
+        CountedCallName(call), status));
   }
   if (!total.ok()) return total.status();
   return static_cast<double>(*total) / calls;

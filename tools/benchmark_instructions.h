@@ -27,11 +27,14 @@
 namespace lockless {
 namespace benchmark_tool {
 
+// --counted_call's value for `call`: send, send_zero_copy or read.
+const char* CountedCallName(CountedCall call);
+
 // The valgrind binary found on PATH, or "" if there is none.
 std::string FindValgrind();
 
 // Runs `valgrind_path` on this very executable with
-//   --counted_call=send|read --counted_bytes=N --counted_calls=N
+//   --counted_call=send|send_zero_copy|read --counted_bytes=N --counted_calls=N
 //   --counted_queue_size=N
 // and returns instructions per call. Errors if valgrind fails or the
 // workload reports failed calls.

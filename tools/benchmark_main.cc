@@ -82,7 +82,8 @@ DEFINE_int32(counted_calls, 20000,
              "Calls per callgrind count (--count_instructions).");
 // Internal: set when the benchmark re-runs itself under callgrind.
 DEFINE_string(counted_call, "",
-              "Internal (the callgrind workload): send or read.");
+              "Internal (the callgrind workload): send, send_zero_copy or "
+              "read.");
 DEFINE_int32(counted_bytes, 64, "Internal: message size of --counted_call.");
 DEFINE_int32(counted_queue_size, 1024,
              "Internal: ring size of --counted_call.");
@@ -168,6 +169,8 @@ void CountInstructions(const std::vector<size_t>& sizes, ResultTable* table,
   }
   const std::pair<CountedCall, const char*> kinds[] = {
       {CountedCall::kSend, "callgrind instructions per Send"},
+      {CountedCall::kZeroCopySend,
+       "callgrind instructions per zero-copy Send (incl. guard check)"},
       {CountedCall::kRead, "callgrind instructions per Read (GOOD)"}};
   for (const auto& [call, metric] : kinds) {
     for (size_t size : sizes) {
@@ -197,8 +200,10 @@ void CountInstructions(const std::vector<size_t>& sizes, ResultTable* table,
 int Main() {
   if (!FLAGS_counted_call.empty()) {
     // We are the workload valgrind runs (CountInstructionsPerCall).
-    const CountedCall call = FLAGS_counted_call == "send" ? CountedCall::kSend
-                                                          : CountedCall::kRead;
+    CountedCall call = CountedCall::kRead;
+    for (CountedCall c : {CountedCall::kSend, CountedCall::kZeroCopySend}) {
+      if (FLAGS_counted_call == CountedCallName(c)) call = c;
+    }
     return RunCountedCalls(call, static_cast<size_t>(FLAGS_counted_bytes),
                            FLAGS_counted_calls,
                            static_cast<uint32_t>(FLAGS_counted_queue_size)) == 0

@@ -40,10 +40,11 @@ LatencySummary MeasureSendCalls(size_t message_bytes, int senders, int calls,
 
 // The workload tools/benchmark runs under callgrind to count instructions
 // (benchmark_instructions.h): `calls` Sends of `message_bytes` on a fresh
-// queue, or `calls` GOOD Reads of a full ring (filled by Sends between
+// queue (copying, or zero-copy: the payload written into data() and
+// Send(length)), or `calls` GOOD Reads of a full ring (filled by Sends between
 // rounds). Returns the number of calls of the counted kind that did not
 // succeed (0 when all is well). Aborts if the queue cannot be set up.
-enum class CountedCall { kSend, kRead };
+enum class CountedCall { kSend, kZeroCopySend, kRead };
 int64_t RunCountedCalls(CountedCall call, size_t message_bytes, int calls,
                         uint32_t queue_size);
 

@@ -43,6 +43,10 @@ bool ReadSlots(const RegionView& region, SlotsSnapshot* out) {
       // relaxed: display snapshot; a live sender may change them any time.
       senders[s].scratch = sender->scratch_index.RelaxedLoad();
       senders[s].to_replace = sender->to_replace.RelaxedLoad();
+      if (region.NamesMessage(senders[s].scratch)) {
+        senders[s].scratch_guard_damage_bytes =
+            GuardDamageBytes(region, senders[s].scratch.message_index());
+      }
     }
     for (uint32_t w = 0; w < num_watchers; ++w) {
       const WatcherSlot* const watcher = region.watcher(w);
@@ -74,7 +78,9 @@ bool ReadMessage(const RegionView& region, uint64_t message_index,
   uint64_t length = 0;
   int64_t monotonic_ns = 0, realtime_ns = 0;
   size_t shown = 0;
+  uint64_t guard_damage_bytes = 0;
   const bool ok = GuardSigbus([&] {
+    guard_damage_bytes = GuardDamageBytes(region, message_index);
     // acquire: pairs with the sender's publishing CAS / release, so the
     // fields below are at least as new.
     before = message->header.queue_index.Load(queue_size).index();
@@ -103,6 +109,7 @@ bool ReadMessage(const RegionView& region, uint64_t message_index,
   out->length = length;
   out->monotonic_ns = monotonic_ns;
   out->realtime_ns = realtime_ns;
+  out->guard_damage_bytes = guard_damage_bytes;
   return true;
 }
 

@@ -32,6 +32,8 @@ struct SenderFields {
   OwnerIdentity owner{};  // The slot's owner record (owner_liveness.h).
   Index scratch;
   Index to_replace;
+  // GuardDamageBytes of the scratch message (0 when intact or unnamed).
+  uint64_t scratch_guard_damage_bytes = 0;
 };
 
 struct WatcherFields {
@@ -61,6 +63,9 @@ struct MessageCopy {
   int64_t realtime_ns = 0;
   // min(length, capacity, max_data_bytes) payload bytes.
   std::string data;
+  // GuardDamageBytes (queue_layout.h): 0 if the guard after the payload is
+  // intact, else how far past the payload a write reached.
+  uint64_t guard_damage_bytes = 0;
   // The queue index moved between the two loads: a sender recycled the
   // message while it was copied; the fields may be torn.
   bool changed() const { return queue_index_before != queue_index_after; }

@@ -3,6 +3,7 @@
 #include <cstring>
 
 #include "absl/strings/str_format.h"
+#include "ipc/internal/racy_copy.h"
 
 namespace lockless {
 namespace internal {
@@ -36,10 +37,14 @@ absl::StatusOr<Layout> ComputeLayout(const QueueConfig& config) {
       RoundUp(config.queue_size, kRingSlotsPerLine) / kRingSlotsPerLine);
   layout.messages_offset =
       layout.ring_offset + uint64_t{layout.ring_lines} * kCacheLineBytes;
-  // Payload rounded to 8 bytes, then the whole message to cache lines.
+  // Header, payload and at least the guard word, rounded to cache lines; the
+  // rest of the last line is guard too (Message). The stride grows by a line
+  // only when the payload leaves less than kGuardBytes of its last line.
+  layout.guard_offset_bytes = sizeof(Message) + config.message_data_size_bytes;
   layout.message_stride_bytes =
-      RoundUp(sizeof(Message) + RoundUp(config.message_data_size_bytes, 8),
-              kCacheLineBytes);
+      RoundUp(layout.guard_offset_bytes + kGuardBytes, kCacheLineBytes);
+  layout.guard_size_bytes =
+      layout.message_stride_bytes - layout.guard_offset_bytes;
   layout.watchers_offset =
       layout.messages_offset + layout.num_messages * layout.message_stride_bytes;
   layout.senders_offset =
@@ -68,6 +73,44 @@ void ClearOwnerRecord(OwnerRecord& record) {
 
 }  // namespace
 
+void WriteGuard(const RegionView& region, uint64_t message_index) {
+  unsigned char* const guard =
+      reinterpret_cast<unsigned char*>(region.message(message_index)) +
+      region.layout().guard_offset_bytes;
+  // Padding first, the guard word last (see the header).
+  for (uint64_t i = kGuardBytes; i < region.layout().guard_size_bytes; ++i) {
+    guard[i] = GuardByte(message_index, i);
+  }
+  const uint64_t word = GuardWord(message_index);
+  std::memcpy(guard, &word, sizeof(word));
+}
+
+bool GuardIntact(const RegionView& region, uint64_t message_index) {
+  uint64_t word;
+  RacyCopy(&word,
+           reinterpret_cast<const unsigned char*>(
+               region.message(message_index)) +
+               region.layout().guard_offset_bytes,
+           sizeof(word));
+  return word == GuardWord(message_index);
+}
+
+uint64_t GuardDamageBytes(const RegionView& region, uint64_t message_index) {
+  const uint64_t size = region.layout().guard_size_bytes;
+  unsigned char copy[kCacheLineBytes + kGuardBytes];
+  static_assert(sizeof(copy) >= kCacheLineBytes - 1 + kGuardBytes);
+  RacyCopy(copy,
+           reinterpret_cast<const unsigned char*>(
+               region.message(message_index)) +
+               region.layout().guard_offset_bytes,
+           size);
+  uint64_t reached = 0;
+  for (uint64_t i = 0; i < size; ++i) {
+    if (copy[i] != GuardByte(message_index, i)) reached = i + 1;
+  }
+  return reached;
+}
+
 void InitializeRegion(const RegionView& region, uint32_t first_queue_index) {
   RegionHeader* const header = region.header();
   const QueueConfig& config = region.config();
@@ -93,6 +136,7 @@ void InitializeRegion(const RegionView& region, uint32_t first_queue_index) {
     message.length.store(0, std::memory_order_relaxed);
     message.monotonic_sent_time_ns.store(0, std::memory_order_relaxed);
     message.realtime_sent_time_ns.store(0, std::memory_order_relaxed);
+    WriteGuard(region, m);
   }
   for (uint32_t w = 0; w < config.num_watchers; ++w) {
     WatcherSlot* const watcher = region.watcher(w);

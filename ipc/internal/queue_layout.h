@@ -45,8 +45,9 @@ inline constexpr uint64_t kRegionMagic = 0x5353454c4b434f4cull;
 // Bump whenever anything in this file changes shape or meaning.
 // 2: wake-up words (issue 11). 3: owner records (issue 12). 4: first queue
 // index and minimum message age (issue 16). 5: ring slots interleaved over
-// cache lines (issue 14).
-inline constexpr uint32_t kLayoutVersion = 5;
+// cache lines (issue 14). 6: guard bytes after every message's payload
+// (issue 16).
+inline constexpr uint32_t kLayoutVersion = 6;
 // Value of RegionHeader::initialized once the region is ready. Not just 1, so
 // that a foreign file is unlikely to look initialised.
 inline constexpr uint32_t kInitializedValue = 0x1d1e1a11u;
@@ -154,7 +155,21 @@ struct MessageHeader {
 };
 static_assert(sizeof(MessageHeader) == 32);
 
-// One message: header, then the payload (message_data_size_bytes rounded up).
+// One message: header, then the payload (message_data_size_bytes bytes), then
+// the guard: the bytes from the end of the payload to the end of the stride
+// (at least kGuardBytes of them) hold GuardByte(message_index, i), so a
+// zero-copy sender that writes past max_size() changes them. The first
+// kGuardBytes of them, the guard word, are what Send and CheckGuards compare
+// (one unaligned 8-byte load, starting at the very first byte past the
+// payload, so even a one-byte overrun is seen); the rest of the padding only
+// tells the dump how far an overrun reached.
+//
+// Who writes the guard: InitializeRegion (before `initialized`); the owner of
+// the message when it is a sender's scratch (Sender::Send on finding it
+// broken, MakeSender on claiming a slot whose scratch guard is broken), never
+// while the message is in the ring. Readers never copy it (they copy at most
+// message_data_size_bytes). CheckGuards and the dump read it racily: a guard
+// being restored may be reported broken, which it was.
 struct alignas(kCacheLineBytes) Message {
   MessageHeader header;
   // Payload follows the header directly in memory.
@@ -163,6 +178,24 @@ struct alignas(kCacheLineBytes) Message {
     return reinterpret_cast<const unsigned char*>(this + 1);
   }
 };
+
+// The guard word's size: bytes that every stride has after the payload.
+inline constexpr uint64_t kGuardBytes = 8;
+
+// The guard pattern of message `message_index`: a fixed, unlikely value (no
+// zero byte, no ASCII, not a small integer or a pointer) xored with the
+// message's number, so that a neighbour's guard copied over this one (a
+// memcpy of a whole message) does not look intact. An xor, not a hash: it
+// costs Send one instruction.
+inline constexpr uint64_t kGuardSeed = 0xa5c3e1f00f1e3c5aull;
+inline constexpr uint64_t GuardWord(uint64_t message_index) {
+  return kGuardSeed ^ message_index;
+}
+// Byte `i` (0 = first byte past the payload) of the guard area.
+inline unsigned char GuardByte(uint64_t message_index, uint64_t i) {
+  return static_cast<unsigned char>(GuardWord(message_index) >>
+                                    (8 * (i % kGuardBytes)));
+}
 
 // What a registered watcher slot is waiting with.
 enum WatcherKind : uint32_t {
@@ -238,12 +271,16 @@ struct Layout {
   // r / kRingSlotsPerLine. Consecutive slots are then ring_lines entries
   // apart, on different cache lines once ring_lines >= kRingSlotsPerLine
   // (queue_size >= 64, or 256 with 4-byte entries). Measured (README, issue
-  // 14): +14% delivered throughput at 64 B, because a reader lagging a few
+  // 14): +12% delivered throughput at 64 B, because a reader lagging a few
   // messages behind no longer shares a line with the slot being published.
   // Entries past queue_size are never used (left zero; nothing reads them).
   uint32_t ring_lines;
   uint64_t messages_offset;
   uint64_t message_stride_bytes;
+  // Where a message's guard starts (its first byte past the payload) and how
+  // many guard bytes follow, counted from the start of the message.
+  uint64_t guard_offset_bytes;
+  uint64_t guard_size_bytes;
   uint64_t num_messages;
   uint64_t watchers_offset;
   uint64_t senders_offset;
@@ -303,6 +340,19 @@ class RegionView {
   unsigned char* base_ = nullptr;
   Layout layout_{};
 };
+
+// Guards (see Message). Single-owner writes: only for a message nobody else
+// writes (a scratch whose sender slot the caller owns, or a region being
+// initialised). The guard word is written last, so a death part-way leaves it
+// broken (if it was) and the next check repairs it again.
+void WriteGuard(const RegionView& region, uint64_t message_index);
+// Whether the guard word of message `message_index` is intact. Reads only;
+// tolerates a concurrent restore (reports what it saw).
+bool GuardIntact(const RegionView& region, uint64_t message_index);
+// How many bytes of message `message_index`'s guard area, counted from its
+// first byte, an overrun reached: 0 when every guard byte is intact, else one
+// past the last changed byte. Reads only (racily, as GuardIntact).
+uint64_t GuardDamageBytes(const RegionView& region, uint64_t message_index);
 
 // Writes a fresh, consistent queue into `region` (whose setup_lock the caller
 // holds): ring slot i holds message i as if published one lap before

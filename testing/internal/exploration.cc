@@ -299,6 +299,7 @@ absl::Status Exploration::Begin(const std::string& description) {
     spec.payload_actor = s;
     spec.sends = scenario_.sends[s];
     spec.sabotage = scenario_.sabotage_published_payload && s == 0;
+    spec.overrun_guards = scenario_.overrun_guards;
     EXPLORER_RETURN_IF_ERROR(Spawn(spec, absl::StrCat("s", s)));
     if (actors_.back().state != ActorState::kParked) {
       return absl::InternalError(absl::StrCat(
@@ -995,6 +996,13 @@ absl::Status Exploration::FinalChecks() {
             s + 1, config_.num_senders, other.status().ToString()));
       }
       senders.push_back(*std::move(other));
+    }
+    // Every slot is claimed, so every guard a killed overrunner left
+    // broken has been repaired by the MakeSender that claimed its slot, and
+    // no Send published a broken one.
+    if (absl::Status guards = queue_->CheckGuards(); !guards.ok()) {
+      return Fail(absl::StrCat("with every slot claimed: ",
+                               guards.ToString()));
     }
     return absl::OkStatus();
   }();

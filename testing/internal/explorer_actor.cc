@@ -127,6 +127,23 @@ void ActorMain(const ActorSpec& spec, const SteppedRegion& region,
     const size_t length = PayloadLength(spec.payload_actor, seq,
                                         config.message_data_size_bytes);
     FillPayload(spec.payload_actor, seq, length, payload);
+    if (spec.overrun_guards) {
+      // One byte past max_size(), certainly unlike the guard byte there.
+      const ::lockless::internal::RegionView view(
+          region.primary(), *::lockless::internal::ComputeLayout(config));
+      const uint64_t scratch =
+          view.sender(sender->slot())->scratch_index.Load().message_index();
+      unsigned char* const past =
+          static_cast<unsigned char*>(sender->data()) + sender->max_size();
+      *past = static_cast<unsigned char>(
+          ~::lockless::internal::GuardByte(scratch, 0));
+      const SendResult refused = sender->Send(payload, length);
+      if (refused != SendResult::kGuardOverwritten) {
+        log->failed_send_result = static_cast<int32_t>(refused);
+        log->failed_send_seq = seq;
+        _exit(kExitSendFailed);
+      }
+    }
     MessageInfo info;
     const SendResult result = sender->Send(payload, length, &info);
     if (result != SendResult::kOk) {

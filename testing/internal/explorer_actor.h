@@ -85,6 +85,8 @@ struct ActorSpec {
   // Self-test of the checks: after each kOk send, flip a payload byte of
   // the message just published.
   bool sabotage = false;
+  // ExplorerScenario::overrun_guards.
+  bool overrun_guards = false;
 };
 
 // The body of every actor child, right after fork(); never returns. Closes
