@@ -119,6 +119,7 @@ class Printer {
   // False if the memory faulted.
   bool PrintRing(const SlotsSnapshot& slots, std::string* out);
   void PrintSenders(const SlotsSnapshot& slots, std::string* out) const;
+  void PrintPinners(const SlotsSnapshot& slots, std::string* out) const;
   void PrintWatchers(const SlotsSnapshot& slots, std::string* out) const;
   void PrintCounts(const SlotsSnapshot& slots, std::string* out) const;
   bool PrintOwnershipCheck(std::string* out) const;
@@ -142,10 +143,10 @@ void Printer::PrintHeader(const SlotsSnapshot& slots, std::string* out) const {
   absl::StrAppendFormat(
       out,
       "layout: ring @%u, %u messages @%u (%u bytes each), watchers @%u, "
-      "senders @%u\n",
+      "senders @%u, pinners @%u, parked @%u\n",
       layout.ring_offset, layout.num_messages, layout.messages_offset,
       layout.message_stride_bytes, layout.watchers_offset,
-      layout.senders_offset);
+      layout.senders_offset, layout.pinners_offset, layout.parked_offset);
   absl::StrAppendFormat(out, "setup lock: %s\n",
                         OwnerText(slots.setup_lock_word));
   AppendOwnerRecord(slots.setup_lock_word, slots.setup_lock_owner, out);
@@ -311,6 +312,32 @@ void Printer::PrintSenders(const SlotsSnapshot& slots, std::string* out) const {
                               ? " (a send is in flight, or the sender died "
                                 "mid-send)"
                               : "");
+    const uint32_t num_pinners = region_.config().num_pinners;
+    for (uint32_t j = 0; j < num_pinners; ++j) {
+      absl::StrAppendFormat(
+          out, "    parked[%u]: %s\n", j,
+          IndexText(slots.parked[uint64_t{s} * num_pinners + j]));
+    }
+    if (sender.swap_take.valid()) {
+      absl::StrAppendFormat(out,
+                            "    swap_take: %s (parking a pinned scratch, or "
+                            "the sender died doing so)\n",
+                            IndexText(sender.swap_take));
+    }
+  }
+}
+
+void Printer::PrintPinners(const SlotsSnapshot& slots, std::string* out) const {
+  if (slots.pinners.empty()) return;
+  absl::StrAppendFormat(out, "pinners: %u slots\n", slots.pinners.size());
+  for (uint32_t p = 0; p < slots.pinners.size(); ++p) {
+    const internal::PinnerFields& pinner = slots.pinners[p];
+    absl::StrAppendFormat(out, "  pinner %u: %s\n", p,
+                          OwnerText(pinner.owner_word));
+    AppendOwnerRecord(pinner.owner_word, pinner.owner, out);
+    absl::StrAppendFormat(out, "    pinned: %s\n",
+                          pinner.pinned.valid() ? IndexText(pinner.pinned)
+                                                : std::string("none"));
   }
 }
 
@@ -407,6 +434,7 @@ absl::Status Printer::PrintAll() {
       return absl::FailedPreconditionError(kTruncated);
     }
     PrintSenders(slots, &out);
+    PrintPinners(slots, &out);
     PrintWatchers(slots, &out);
   }
   if (!PrintOwnershipCheck(&out)) {
@@ -543,6 +571,7 @@ absl::StatusOr<internal::Layout> ValidateRegionImage(const void* memory,
   config.queue_size = fields.config.queue_size;
   config.message_data_size_bytes = fields.config.message_data_size_bytes;
   config.min_message_age_ns = fields.config.min_message_age_ns;
+  config.num_pinners = fields.config.num_pinners;
   absl::StatusOr<Layout> layout = internal::ComputeLayout(config);
   if (!layout.ok()) {
     return absl::DataLossError(absl::StrFormat(

@@ -32,6 +32,13 @@ struct SenderFields {
   OwnerIdentity owner{};  // The slot's owner record (owner_liveness.h).
   Index scratch;
   Index to_replace;
+  Index swap_take;  // Pinning: a swap of a pinned scratch in flight.
+};
+
+struct PinnerFields {
+  uint32_t owner_word = 0;
+  OwnerIdentity owner{};
+  Index pinned;
 };
 
 struct WatcherFields {
@@ -48,6 +55,9 @@ struct SlotsSnapshot {
   std::vector<Index> ring;
   std::vector<SenderFields> senders;
   std::vector<WatcherFields> watchers;
+  std::vector<PinnerFields> pinners;
+  // Parked entry j of sender s at [s * num_pinners + j].
+  std::vector<Index> parked;
 };
 
 // Fills *out from the region. False if the memory faulted (file truncated).
