@@ -15,6 +15,7 @@
 #include "ipc/queue_config.h"
 #include "testing/queue_invariants.h"
 #include "testing/queue_memory.h"
+#include "testing/sender_thread.h"
 
 namespace lockless {
 namespace {
@@ -262,8 +263,8 @@ TEST_F(PinTest, DeadPinnerIsReleased) {
     ASSERT_TRUE(pinner.ok());
     PinnedMessage view;
     ASSERT_EQ(pinner->Pin(queue().MakeQueueIndex(0), &view), PinResult::kGood);
-    // Leak it: the thread dies holding the slot and the pin.
-    new Pinner(*std::move(pinner));
+    // The thread dies holding the slot and the pin.
+    testing::AbandonLikeADeadThread(*std::move(pinner));
   });
   pinning_thread.join();
   internal::PinnerSlot* const slot = queue().region().pinner(0);
