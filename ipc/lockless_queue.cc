@@ -451,7 +451,8 @@ Sender::Sender(const RegionView& region, uint32_t slot)
                                       region.queue_size())),
       min_message_age_ns_(
           static_cast<int64_t>(region.config().min_message_age_ns)),
-      num_pinners_(region.config().num_pinners) {
+      num_pinners_(region.config().num_pinners),
+      optional_features_(min_message_age_ns_ != 0 || num_pinners_ != 0) {
   SenderSlot* const sender = region_.sender(slot_);
   // A previous owner may have died between its publish and parking a
   // pinned scratch (recovery then handed the slot on with that scratch):
@@ -532,17 +533,22 @@ SendResult Sender::Publish(size_t length, MessageInfo* info) {
   // Without a rate limit this one well-predicted branch is all the limit
   // costs: the limited protocol is a separate instantiation, out of line,
   // so it takes no registers or instructions from the unlimited one.
-  if (__builtin_expect(min_message_age_ns_ != 0, 0)) {
-    return PublishRateLimited(length, info);
+  if (__builtin_expect(optional_features_, 0)) {
+    return PublishWithFeatures(length, info);
   }
-  return PublishSteps</*kRateLimited=*/false>(length, info);
+  return PublishSteps</*kRateLimited=*/false, /*kPinning=*/false>(length,
+                                                                   info);
 }
 
-SendResult Sender::PublishRateLimited(size_t length, MessageInfo* info) {
-  return PublishSteps</*kRateLimited=*/true>(length, info);
+SendResult Sender::PublishWithFeatures(size_t length, MessageInfo* info) {
+  if (min_message_age_ns_ != 0) {
+    return num_pinners_ != 0 ? PublishSteps<true, true>(length, info)
+                             : PublishSteps<true, false>(length, info);
+  }
+  return PublishSteps<false, true>(length, info);
 }
 
-template <bool kRateLimited>
+template <bool kRateLimited, bool kPinning>
 SendResult Sender::PublishSteps(size_t length, MessageInfo* info) {
   const RegionView& region = region_;
   const uint32_t queue_size = region.queue_size();
@@ -673,10 +679,10 @@ SendResult Sender::PublishSteps(size_t length, MessageInfo* info) {
     std::atomic_thread_fence(std::memory_order_release);
     // Pinning: a pinner may hold the message we just took; then swap it
     // with a free parked message (scratch_parking.h). After f and g, so the
-    // publish's own recovery argument is untouched. With no pinners
-    // configured this one predictable branch is all it costs.
-    if (__builtin_expect(num_pinners_ != 0, 0) && !ParkPinnedScratch()) {
-      return SendResult::kCorrupted;
+    // publish's own recovery argument is untouched. Compiled out of the
+    // instantiation used when no pinners are configured.
+    if constexpr (kPinning) {
+      if (!ParkPinnedScratch()) return SendResult::kCorrupted;
     }
 
     // 7. Wake futex waiters, only if there are any. seq_cst: the other half

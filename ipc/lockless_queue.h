@@ -220,12 +220,13 @@ class Sender {
   void* ScratchData() const;
   // Steps 2-6 of the send protocol (lockless_queue.cc), after the checks.
   SendResult Publish(size_t length, MessageInfo* info);
-  // The same with the rate limit's check (a separate, out-of-line
-  // instantiation, so that the unlimited send does not pay for it).
-  template <bool kRateLimited>
+  // The same with the rate limit's check and/or pinning's park step
+  // (separate, out-of-line instantiations, so that a send with neither
+  // feature configured pays one well-predicted branch for both).
+  template <bool kRateLimited, bool kPinning>
   SendResult PublishSteps(size_t length, MessageInfo* info);
-  [[gnu::noinline]] SendResult PublishRateLimited(size_t length,
-                                                  MessageInfo* info);
+  [[gnu::noinline]] SendResult PublishWithFeatures(size_t length,
+                                                   MessageInfo* info);
   // The rate limit's verdict on replacing the message `to_replace` names,
   // published for `replaced_queue_index` (when `replaces_a_message`), at
   // CLOCK_MONOTONIC `now_ns`. Reads only.
@@ -244,11 +245,12 @@ class Sender {
   // needs both on every call.
   internal::FastModulo ring_slot_of_;
   uint32_t max_index_ = 0;
-  // QueueConfig::min_message_age_ns, copied so the unlimited case costs one
-  // well-predicted branch on a member.
+  // QueueConfig::min_message_age_ns and num_pinners, and whether either is
+  // set: the one well-predicted branch on a member that both cost a send
+  // that uses neither.
   int64_t min_message_age_ns_ = 0;
-  // QueueConfig::num_pinners, copied for the same reason.
   uint32_t num_pinners_ = 0;
+  bool optional_features_ = false;
 };
 
 // Zero-copy reads: a claim on one pinner slot (QueueConfig::num_pinners),

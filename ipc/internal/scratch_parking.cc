@@ -35,6 +35,7 @@ bool KeepScratchUnpinned(const RegionView& region, uint32_t slot) {
     const Index pinned = region.pinner(p)->pinned.Load();
     if (pinned.valid()) named[count++] = pinned.message_index();
   }
+  if (count == 0) return true;  // The common case: nothing is pinned.
   SenderSlot* const sender = region.sender(slot);
   // relaxed: only this slot's owner (we) writes scratch_index and parked.
   const Index scratch = sender->scratch_index.RelaxedLoad();
