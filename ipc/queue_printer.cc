@@ -395,7 +395,7 @@ bool Printer::PrintOwnershipCheck(std::string* out) const {
   if (report.problems.empty()) {
     absl::StrAppendFormat(out,
                           "ownership: ok (each of the %u messages is in "
-                          "exactly one ring slot or sender scratch%s%s)\n",
+                          "exactly one ring slot, sender scratch or parked entry%s%s)\n",
                           report.num_messages,
                           report.in_flight + report.pending.size() > 0
                               ? ", or named by a send in flight"
@@ -650,6 +650,15 @@ absl::StatusOr<RegionSummary> SummarizeRegion(
     const pid_t tid = OwnerTid(watcher.owner_word);
     if (tid == 0) continue;
     alive(tid) ? ++summary.watchers_alive : ++summary.watchers_dead;
+  }
+  for (const internal::PinnerFields& pinner : slots.pinners) {
+    const pid_t tid = OwnerTid(pinner.owner_word);
+    if (pinner.pinned.valid()) ++summary.pins_held;
+    if (OwnerDied(pinner.owner_word) || (tid != 0 && !alive(tid))) {
+      ++summary.pinners_dead;
+    } else if (tid != 0) {
+      ++summary.pinners_alive;
+    }
   }
   const uint32_t next_raw = slots.next_queue_index_raw;
   const uint32_t queue_size = layout->config.queue_size;

@@ -48,8 +48,9 @@ inline constexpr size_t kCacheLineBytes = 64;
 inline constexpr uint64_t kRegionMagic = 0x5353454c4b434f4cull;
 // Bump whenever anything in this file changes shape or meaning.
 // 2: wake-up words (issue 11). 3: owner records (issue 12). 4: first queue
-// index and minimum message age (issue 16).
-inline constexpr uint32_t kLayoutVersion = 4;
+// index and minimum message age (issue 16). 5: pinner slots, parked
+// messages and the swap intent (issue 16, pinning).
+inline constexpr uint32_t kLayoutVersion = 5;
 // Value of RegionHeader::initialized once the region is ready. Not just 1, so
 // that a foreign file is unlikely to look initialised.
 inline constexpr uint32_t kInitializedValue = 0x1d1e1a11u;
