@@ -152,7 +152,13 @@ TEST(QueuePrinterPinningTest, PrintsPinnersAndParkedEntries) {
   EXPECT_THAT(out, HasSubstr("pinners: 2 slots"));
   EXPECT_THAT(out, HasSubstr("pinner 0: owner tid " + std::to_string(gettid()) +
                              " (alive)"));
-  EXPECT_THAT(out, HasSubstr("pinned: queue index 0, message"));
+  // Pinner 0 names the pinned message (the entry's queue-index part is
+  // printed whole or as low bits, by entry width).
+  const uint32_t pinned =
+      queue->region().pinner(0)->pinned.Load().message_index();
+  EXPECT_THAT(out, HasSubstr("    pinned: queue index"));
+  EXPECT_THAT(out, HasSubstr(absl::StrCat(", message ", pinned,
+                                         "\n  pinner 1: free")));
   EXPECT_THAT(out, HasSubstr("parked[1]: "));
   EXPECT_THAT(out, HasSubstr("ownership: ok"));
   absl::StatusOr<RegionSummary> summary =
