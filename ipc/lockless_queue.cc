@@ -16,6 +16,7 @@
 #include "ipc/internal/alias_repair.h"
 #include "ipc/internal/owner_liveness.h"
 #include "ipc/internal/racy_copy.h"
+#include "ipc/internal/scratch_parking.h"
 #include "ipc/internal/sender_recovery.h"
 #include "ipc/internal/setup_lock.h"
 #include "ipc/internal/thread_signal.h"
@@ -84,7 +85,8 @@ absl::Status ValidateInitializedHeader(const RegionView& region) {
                            header->config.num_senders,
                            header->config.queue_size,
                            header->config.message_data_size_bytes,
-                           header->config.min_message_age_ns};
+                           header->config.min_message_age_ns,
+                           header->config.num_pinners};
   if (stored != region.config()) {
     return absl::FailedPreconditionError(absl::StrFormat(
         "region was created with configuration %s, but this process asked "
@@ -204,6 +206,26 @@ const char* SendResultName(SendResult result) {
   return "UNKNOWN";
 }
 
+const char* PinResultName(PinResult result) {
+  switch (result) {
+    case PinResult::kGood:
+      return "GOOD";
+    case PinResult::kNothingNew:
+      return "NOTHING_NEW";
+    case PinResult::kTooOld:
+      return "TOO_OLD";
+    case PinResult::kOverwrote:
+      return "OVERWROTE";
+    case PinResult::kCorrupted:
+      return "CORRUPTED";
+    case PinResult::kAlreadyPinned:
+      return "ALREADY_PINNED";
+    case PinResult::kNotOwner:
+      return "NOT_OWNER";
+  }
+  return "UNKNOWN";
+}
+
 int WakeupSignal() { return SIGRTMIN + 2; }
 
 // ---------------------------------------------------------------- Attach
@@ -291,6 +313,7 @@ absl::StatusOr<Sender> LocklessQueue::MakeSender(
     (void)internal::MarkOwnerDeadIfStale(slot->ownership, slot->owner,
                                          pid_namespace);
   }
+  ReleaseDeadPins();
   int pending = 0;
   for (const std::chrono::milliseconds patience :
        {kPromptRecovery, kPatientRecovery}) {
@@ -352,7 +375,16 @@ absl::StatusOr<std::optional<Sender>> LocklessQueue::ClaimSenderSlot() const {
     // while the scratch is ours alone, and tell the new owner. A death
     // during the repair leaves our slot dead with the guard still broken
     // (its word is written last), so the next claimer repairs it again.
-    const uint64_t scratch_message = scratch.message_index();
+    // Read the scratch again: constructing the Sender may have parked a
+    // pinned scratch and taken a spare (ParkPinnedScratch), and a pinned
+    // message is never written, its guard included. relaxed: our own slot.
+    const Index current = region_.sender(s)->scratch_index.RelaxedLoad();
+    if (!region_.NamesMessage(current)) {
+      return absl::DataLossError(absl::StrFormat(
+          "sender slot %u holds scratch %s: the channel is corrupted", s,
+          current.DebugString()));
+    }
+    const uint64_t scratch_message = current.message_index();
     if (!internal::GuardIntact(region_, scratch_message)) {
       const uint64_t reached =
           internal::GuardDamageBytes(region_, scratch_message);
@@ -371,6 +403,77 @@ absl::StatusOr<std::optional<Sender>> LocklessQueue::ClaimSenderSlot() const {
   return std::optional<Sender>();
 }
 
+void LocklessQueue::ReleaseDeadPins() const {
+  // As for senders in MakeSender: proven-dead owners are marked as the
+  // kernel would have, under the setup lock, then their pins released.
+  const uint64_t pid_namespace = internal::PidNamespaceId();
+  for (uint32_t p = 0; p < config().num_pinners; ++p) {
+    internal::PinnerSlot* const slot = region_.pinner(p);
+    (void)internal::MarkOwnerDeadIfStale(slot->ownership, slot->owner,
+                                         pid_namespace);
+  }
+  internal::ReleaseDeadPinners(region_);
+}
+
+absl::StatusOr<Pinner> LocklessQueue::MakePinner() const {
+  absl::StatusOr<internal::SetupLock> lock = internal::SetupLock::Acquire(
+      region_.header(), internal::SetupDeadline(std::nullopt));
+  if (!lock.ok()) return lock.status();
+  ReleaseDeadPins();
+  for (uint32_t p = 0; p < config().num_pinners; ++p) {
+    if (!internal::PinnerSlotClaimable(region_, p)) continue;
+    internal::PinnerSlot* const slot = region_.pinner(p);
+    // Record who we are before our tid appears in the word (as
+    // ClaimSenderSlot; the setup lock orders it for its readers).
+    internal::StoreOwnerRecord(slot->owner, internal::CurrentOwnerIdentity());
+    const TryLockResult result = slot->ownership.TryLock();
+    if (result != TryLockResult::kAcquired &&
+        result != TryLockResult::kOwnerDied) {
+      continue;
+    }
+    // A pin left by a previous owner that released the slot without
+    // unpinning (a Pinner moved over while pinned cannot, but a scribble
+    // can): ours now, so drop it. relaxed load: only the owner (we) and the
+    // setup lock holder (we) write it. release store: as Unpin.
+    if (slot->pinned.RelaxedLoad().valid()) slot->pinned.Invalidate();
+    return Pinner(region_, p);
+  }
+  return absl::ResourceExhaustedError(absl::StrFormat(
+      "all %u pinner slots of this channel are in use by live threads "
+      "(QueueConfig::num_pinners)",
+      config().num_pinners));
+}
+
+Pinner::Pinner(const RegionView& region, uint32_t slot)
+    : region_(region),
+      slot_(slot),
+      ownership_(&region.pinner(slot)->ownership),
+      ring_slot_of_(region.queue_size()) {}
+
+Pinner& Pinner::operator=(Pinner&& other) noexcept {
+  if (this != &other) {
+    Unpin();
+    region_ = other.region_;
+    slot_ = other.slot_;
+    ownership_ = std::move(other.ownership_);
+    ring_slot_of_ = other.ring_slot_of_;
+    pinning_ = std::exchange(other.pinning_, false);
+  }
+  return *this;
+}
+
+Pinner::~Pinner() { Unpin(); }
+
+void Pinner::Unpin() {
+  if (!pinning_ || !ownership_.HeldByCaller()) return;
+  // release: orders our reads of the pinned bytes before the acquire load of
+  // `pinned` by the sender that next considers reusing the message
+  // (KeepScratchUnpinned). One store: a death before it leaves the pin for
+  // the next MakeSender/MakePinner to release.
+  region_.pinner(slot_)->pinned.Invalidate();
+  pinning_ = false;
+}
+
 Sender::Sender(const RegionView& region, uint32_t slot)
     : region_(region),
       slot_(slot),
@@ -381,8 +484,15 @@ Sender::Sender(const RegionView& region, uint32_t slot)
       min_message_age_ns_(
           static_cast<int64_t>(region.config().min_message_age_ns)),
       guard_offset_bytes_(region.layout().guard_offset_bytes),
-      guard_seed_(internal::kGuardSeed) {
+      guard_seed_(internal::kGuardSeed),
+      num_pinners_(region.config().num_pinners),
+      optional_features_(min_message_age_ns_ != 0 || num_pinners_ != 0) {
   SenderSlot* const sender = region_.sender(slot_);
+  // A previous owner may have died between its publish and parking a
+  // pinned scratch (recovery then handed the slot on with that scratch):
+  // park it now, before the user can write into it. A failure means the
+  // parked entries are scribbled; Send reports kCorrupted then.
+  if (num_pinners_ != 0) (void)ParkPinnedScratch();
   // relaxed: only the slot's owner writes scratch_index.
   Message* const scratch =
       region_.message(sender->scratch_index.RelaxedLoad().message_index());
@@ -449,14 +559,19 @@ Sender::AgeCheck Sender::CheckAge(Index to_replace, bool replaces_a_message,
                                                          : AgeCheck::kOldEnough;
 }
 
+bool Sender::ParkPinnedScratch() {
+  return internal::KeepScratchUnpinned(region_, slot_);
+}
+
 SendResult Sender::Publish(size_t length, MessageInfo* info) {
   // Without a rate limit this one well-predicted branch is all the limit
   // costs: the limited protocol is a separate instantiation, out of line,
   // so it takes no registers or instructions from the unlimited one.
-  if (__builtin_expect(min_message_age_ns_ != 0, 0)) {
-    return PublishRateLimited(length, info);
+  if (__builtin_expect(optional_features_, 0)) {
+    return PublishWithFeatures(length, info);
   }
-  return PublishSteps</*kRateLimited=*/false>(length, info);
+  return PublishSteps</*kRateLimited=*/false, /*kPinning=*/false>(length,
+                                                                   info);
 }
 
 SendResult Sender::RestoreGuard(uint64_t message_index) {
@@ -467,11 +582,15 @@ SendResult Sender::RestoreGuard(uint64_t message_index) {
   return SendResult::kGuardOverwritten;
 }
 
-SendResult Sender::PublishRateLimited(size_t length, MessageInfo* info) {
-  return PublishSteps</*kRateLimited=*/true>(length, info);
+SendResult Sender::PublishWithFeatures(size_t length, MessageInfo* info) {
+  if (min_message_age_ns_ != 0) {
+    return num_pinners_ != 0 ? PublishSteps<true, true>(length, info)
+                             : PublishSteps<true, false>(length, info);
+  }
+  return PublishSteps<false, true>(length, info);
 }
 
-template <bool kRateLimited>
+template <bool kRateLimited, bool kPinning>
 SendResult Sender::PublishSteps(size_t length, MessageInfo* info) {
   const RegionView& region = region_;
   const uint32_t queue_size = region.queue_size();
@@ -614,6 +733,13 @@ SendResult Sender::PublishSteps(size_t length, MessageInfo* info) {
     // release: the invalidation above is ordered before the next payload
     // write into this message (the user's, through data()).
     std::atomic_thread_fence(std::memory_order_release);
+    // Pinning: a pinner may hold the message we just took; then swap it
+    // with a free parked message (scratch_parking.h). After f and g, so the
+    // publish's own recovery argument is untouched. Compiled out of the
+    // instantiation used when no pinners are configured.
+    if constexpr (kPinning) {
+      if (!ParkPinnedScratch()) return SendResult::kCorrupted;
+    }
 
     // 7. Wake futex waiters, only if there are any. seq_cst: the other half
     // of the handshake with Waiter::Wait (bit set, then next_queue_index
@@ -653,6 +779,13 @@ absl::Status LocklessQueue::CheckGuards() const {
       const Index scratch = region_.sender(s)->scratch_index.RelaxedLoad();
       if (scratch.valid() && scratch.message_index() == m) {
         where = absl::StrFormat("scratch of sender slot %u", s);
+      }
+      for (uint32_t j = 0; j < config().num_pinners; ++j) {
+        // relaxed: as above.
+        const Index parked = region_.parked(s, j)->RelaxedLoad();
+        if (parked.valid() && parked.message_index() == m) {
+          where = absl::StrFormat("parked entry %u of sender slot %u", j, s);
+        }
       }
     }
     absl::StrAppendFormat(
@@ -747,6 +880,85 @@ ReadResult LocklessQueue::Read(QueueIndex queue_index, MessageInfo* info,
     FillInfo(monotonic_ns, realtime_ns, queue_index, length, info);
   }
   return ReadResult::kGood;
+}
+
+namespace {
+
+PinResult PinResultOf(ReadResult result) {
+  switch (result) {
+    case ReadResult::kNothingNew:
+      return PinResult::kNothingNew;
+    case ReadResult::kTooOld:
+      return PinResult::kTooOld;
+    case ReadResult::kOverwrote:
+      return PinResult::kOverwrote;
+    case ReadResult::kGood:
+    case ReadResult::kCorrupted:
+      break;
+  }
+  return PinResult::kCorrupted;
+}
+
+}  // namespace
+
+PinResult Pinner::Pin(QueueIndex queue_index, PinnedMessage* view) {
+  if (!ownership_.HeldByCaller()) return PinResult::kNotOwner;
+  if (pinning_) return PinResult::kAlreadyPinned;
+  if (!queue_index.valid()) return PinResult::kNothingNew;
+  const uint32_t queue_size = region_.queue_size();
+  AtomicIndex* const ring_slot =
+      region_.ring(ring_slot_of_.Of(queue_index.index()));
+  // acquire: pairs with the publishing CAS, so the header and payload
+  // written before it are visible (as Read).
+  const Index entry = ring_slot->Load();
+  if (!entry.IsPlausible(queue_index)) {
+    // Classified exactly as Read does (not sent yet, or overwritten).
+    if (entry.IsPlausible(queue_index.DecrementBy(queue_size))) {
+      if (Index::kQueueIndexMask == ~uint32_t{0}) return PinResult::kNothingNew;
+      return PinResultOf(ClassifyMissing(region_, queue_index,
+                                         /*published_since_load=*/queue_size));
+    }
+    return PinResultOf(ClassifyMissing(region_, queue_index));
+  }
+  if (!region_.NamesMessage(entry)) return PinResult::kCorrupted;
+  const Message* const message = region_.message(entry.message_index());
+  // acquire: as Read's first check.
+  if (message->header.queue_index.Load(queue_size) != queue_index) {
+    return PinResultOf(ClassifyMissing(region_, queue_index));
+  }
+  internal::PinnerSlot* const slot = region_.pinner(slot_);
+  // Announce the pin, then (seq_cst fence: our half of the handshake with
+  // KeepScratchUnpinned, scratch_parking.h) check the message is still in
+  // the ring. Either a sender that takes it out sees this store after its
+  // own fence and parks it, or we see it gone below. release: not needed by
+  // the handshake (the fence carries it); keeps any earlier reads of a
+  // previous pin before this store, as Unpin.
+  slot->pinned.Store(entry);
+  std::atomic_thread_fence(std::memory_order_seq_cst);
+  // acquire, both: only the values matter (the fence orders them).
+  if (ring_slot->Load() != entry ||
+      message->header.queue_index.Load(queue_size) != queue_index) {
+    // Replaced between our first look and the pin: as Read's kOverwrote.
+    // release: as Unpin (we read nothing of the message, but keep it
+    // uniform). A death before it leaves a stale name, released later.
+    slot->pinned.Invalidate();
+    return PinResult::kOverwrote;
+  }
+  // relaxed: written before the publishing CAS our acquire load saw, and
+  // not written again while pinned (the message is in the ring or parked).
+  const uint64_t length = message->header.length.load(std::memory_order_relaxed);
+  if (length > region_.config().message_data_size_bytes) {
+    slot->pinned.Invalidate();  // release: as above.
+    return PinResult::kCorrupted;
+  }
+  FillInfo(message->header.monotonic_sent_time_ns.load(
+               std::memory_order_relaxed),
+           message->header.realtime_sent_time_ns.load(
+               std::memory_order_relaxed),
+           queue_index, length, &view->info);
+  view->data = message->data();
+  pinning_ = true;
+  return PinResult::kGood;
 }
 
 size_t LocklessQueue::ReadMany(QueueIndex first, size_t count,

@@ -127,8 +127,30 @@ enum class ReadResult {
   kOverwrote,
 };
 
+// Outcome of Pinner::Pin.
+enum class PinResult {
+  // Pinned: the view's bytes stay exactly as sent until Unpin.
+  kGood,
+  // As ReadResult::kNothingNew: nothing published at that index yet.
+  kNothingNew,
+  // As ReadResult::kTooOld: already overwritten when the pin began.
+  kTooOld,
+  // As ReadResult::kOverwrote: there when the pin began, replaced by a
+  // sender before the pin took hold. Nothing is pinned.
+  kOverwrote,
+  // As ReadResult::kCorrupted. Nothing is pinned.
+  kCorrupted,
+  // This Pinner already holds a pin: Unpin it first (one pin at a time, so
+  // a view can never be invalidated behind its user's back). Untouched.
+  kAlreadyPinned,
+  // The calling thread does not own this Pinner's slot (as Send's
+  // kNotOwner). Nothing was touched.
+  kNotOwner,
+};
+
 const char* ReadResultName(ReadResult result);
 const char* SendResultName(SendResult result);
+const char* PinResultName(PinResult result);
 
 // Facts about a sent or read message.
 struct MessageInfo {
@@ -138,6 +160,14 @@ struct MessageInfo {
   std::chrono::system_clock::time_point realtime_sent_time;
   QueueIndex queue_index;
   size_t length = 0;
+};
+
+// A pinned message, read in place: `data` points at its payload inside the
+// channel (info.length bytes), and stays valid and unchanged until the
+// Pinner that made it unpins (Unpin, a later Pin after Unpin, destruction).
+struct PinnedMessage {
+  const void* data = nullptr;
+  MessageInfo info;
 };
 
 class LocklessQueue;
@@ -212,6 +242,8 @@ class Sender {
  private:
   friend class LocklessQueue;
   Sender(const internal::RegionView& region, uint32_t slot);
+  // Pinning's step after a publish (scratch_parking.h), out of line.
+  [[gnu::noinline]] bool ParkPinnedScratch();
 
   // The scratch message's payload (no ownership check).
   void* ScratchData() const;
@@ -221,12 +253,13 @@ class Sender {
   // The slow path of the guard check: restores the guard of our scratch
   // message `message_index` and reports the overrun.
   [[gnu::noinline, gnu::cold]] SendResult RestoreGuard(uint64_t message_index);
-  // The same with the rate limit's check (a separate, out-of-line
-  // instantiation, so that the unlimited send does not pay for it).
-  template <bool kRateLimited>
+  // The same with the rate limit's check and/or pinning's park step
+  // (separate, out-of-line instantiations, so that a send with neither
+  // feature configured pays one well-predicted branch for both).
+  template <bool kRateLimited, bool kPinning>
   SendResult PublishSteps(size_t length, MessageInfo* info);
-  [[gnu::noinline]] SendResult PublishRateLimited(size_t length,
-                                                  MessageInfo* info);
+  [[gnu::noinline]] SendResult PublishWithFeatures(size_t length,
+                                                   MessageInfo* info);
   // The rate limit's verdict on replacing the message `to_replace` names,
   // published for `replaced_queue_index` (when `replaces_a_message`), at
   // CLOCK_MONOTONIC `now_ns`. Reads only.
@@ -245,8 +278,9 @@ class Sender {
   // needs both on every call.
   internal::FastModulo ring_slot_of_;
   uint32_t max_index_ = 0;
-  // QueueConfig::min_message_age_ns, copied so the unlimited case costs one
-  // well-predicted branch on a member.
+  // QueueConfig::min_message_age_ns and num_pinners, and whether either is
+  // set: the one well-predicted branch on a member that both cost a send
+  // that uses neither.
   int64_t min_message_age_ns_ = 0;
   // Layout::guard_offset_bytes, copied for the guard check in every Send.
   uint64_t guard_offset_bytes_ = 0;
@@ -255,6 +289,64 @@ class Sender {
   uint64_t guard_seed_ = 0;
   // Set by MakeSender (see inherited_guard_damage()).
   absl::Status inherited_guard_damage_;
+  uint32_t num_pinners_ = 0;
+  bool optional_features_ = false;
+};
+
+// Zero-copy reads: a claim on one pinner slot (QueueConfig::num_pinners),
+// owned by the thread that made it. Move-only; destroying it unpins and
+// releases the slot (on the owning thread).
+//
+// Pin(q) pins the message published at queue index q and returns a const
+// view of it in place; until Unpin, no sender writes it (a sender that takes
+// it out of the ring parks it and keeps sending with a spare message), so the
+// view's bytes never change. Cost to senders: while num_pinners > 0 each Send
+// makes one seq_cst fence and loads every pinner's word; when it took a
+// pinned message, four more stores. With num_pinners == 0, one predictable
+// branch. Memory: each sender keeps num_pinners spare messages.
+//
+// Contract: one pin at a time per Pinner (Pin while pinned returns
+// kAlreadyPinned). Only the owning thread may call Pin/Unpin (else
+// kNotOwner / no-op, nothing touched). Hold pins briefly: a pinned message is
+// not reused, but the ring moves on without it (later Reads of its index say
+// kTooOld as usual). A pinner whose thread dies keeps its message parked
+// until the next MakeSender or MakePinner on the channel releases it.
+// Needs a writable mapping (not ReadOnlyChannel): pinning writes the slot.
+//
+// Memory ordering: everything the sender wrote into the message
+// happens-before a kGood Pin returns; the pinner's reads of the view
+// happen-before any later write of those bytes by any sender (Unpin is a
+// release store that the next sender to reuse the message acquires).
+class Pinner {
+ public:
+  Pinner(Pinner&& other) noexcept = default;
+  Pinner& operator=(Pinner&& other) noexcept;
+  // Unpins (if the calling thread owns the slot), then releases the slot.
+  ~Pinner();
+
+  // Pins the message at `queue_index` and fills `*view`. Results as Read's
+  // (kGood, kNothingNew, kTooOld, kOverwrote, kCorrupted) plus
+  // kAlreadyPinned and kNotOwner; only kGood leaves a pin. Wait-free,
+  // RT-safe: a few loads, two stores and a fence; no syscall, no allocation.
+  [[nodiscard]] PinResult Pin(QueueIndex queue_index, PinnedMessage* view);
+
+  // Releases the pin (the view must not be used after). No-op if nothing is
+  // pinned or the caller is not the owner. One release store; RT-safe.
+  void Unpin();
+
+  // Whether this Pinner holds a pin.
+  bool pinning() const { return pinning_; }
+  uint32_t slot() const { return slot_; }
+
+ private:
+  friend class LocklessQueue;
+  Pinner(const internal::RegionView& region, uint32_t slot);
+
+  internal::RegionView region_;
+  uint32_t slot_ = 0;
+  internal::HeldLock ownership_;
+  internal::FastModulo ring_slot_of_;
+  bool pinning_ = false;
 };
 
 // A registration of the calling thread for signal wake-ups. Move-only; the
@@ -470,9 +562,9 @@ class LocklessQueue {
   // Attaches to an initialised region without writing anything: no
   // initialisation, no lock. For readers that map the region PROT_READ
   // (ReadOnlyChannel): only Read, LatestQueueIndex, CheckGuards,
-  // MakeQueueIndex and config() may be called on the result (MakeSender and
-  // MakeWatcher write
-  // to the region and would fault). Errors: InvalidArgument for a bad
+  // MakeQueueIndex and config() may be called on the result (MakeSender,
+  // MakeWatcher and MakePinner write to the region and would fault: a
+  // read-only reader cannot pin). Errors: InvalidArgument for a bad
   // config; Unavailable if the region is not initialised yet (its creator
   // is still at it, or died before finishing: a read-write opener finishes
   // it); FailedPrecondition as for Attach. Not RT-safe.
@@ -529,6 +621,14 @@ class LocklessQueue {
   // ("another pid namespace") at its deadline. Signal wake-ups never cross
   // namespaces (WakeupReport::other_namespace).
   absl::StatusOr<Waiter> MakeWaiter() const;
+
+  // Claims a pinner slot for the calling thread (see Pinner), first
+  // releasing the pins of pinners that died (also those that died unmarked,
+  // as MakeSender). ResourceExhausted naming the count when all num_pinners
+  // slots are held by live threads (or num_pinners is 0). Waits for the
+  // setup lock up to internal::kDefaultSetupLockWait (DeadlineExceeded).
+  // Not RT-safe (takes the setup lock).
+  absl::StatusOr<Pinner> MakePinner() const;
 
   // Reads the message published at `queue_index`. On kGood, `info` holds its
   // times, index and length, and min(length, data_capacity) payload bytes
@@ -618,6 +718,10 @@ class LocklessQueue {
   // (setup lock held), recording `kind` and `priority` first.
   absl::StatusOr<uint32_t> ClaimWatcherSlot(uint32_t kind, int priority,
                                             uint32_t limit) const;
+
+  // Marks pinners that died unmarked and releases dead pinners' pins
+  // (caller holds the setup lock).
+  void ReleaseDeadPins() const;
 
   // Claims the first claimable sender slot (caller holds the setup lock);
   // nullopt if none is, DataLoss if a claimable slot is corrupted.

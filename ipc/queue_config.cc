@@ -8,9 +8,9 @@ namespace lockless {
 std::string QueueConfig::DebugString() const {
   return absl::StrFormat(
       "{num_watchers: %u, num_senders: %u, queue_size: %u, "
-      "message_data_size_bytes: %u, min_message_age_ns: %u}",
+      "message_data_size_bytes: %u, min_message_age_ns: %u, num_pinners: %u}",
       num_watchers, num_senders, queue_size, message_data_size_bytes,
-      min_message_age_ns);
+      min_message_age_ns, num_pinners);
 }
 
 absl::Status ValidateConfig(const QueueConfig& config) {
@@ -40,11 +40,18 @@ absl::Status ValidateConfig(const QueueConfig& config) {
         "min_message_age_ns %u exceeds the maximum %u",
         config.min_message_age_ns, kMaxMinMessageAgeNs));
   }
+  if (config.num_pinners > kMaxPinners) {
+    return absl::InvalidArgumentError(absl::StrFormat(
+        "num_pinners %u exceeds the maximum %u", config.num_pinners,
+        kMaxPinners));
+  }
+  // Each sender owns its scratch plus num_pinners parked messages.
   const uint64_t num_messages =
-      uint64_t{config.queue_size} + config.num_senders;
+      uint64_t{config.queue_size} +
+      uint64_t{config.num_senders} * (1 + uint64_t{config.num_pinners});
   if (num_messages > Index::MaxMessages()) {
     return absl::InvalidArgumentError(absl::StrFormat(
-        "queue_size + num_senders = %u messages, but a %u-bit ring entry "
+        "queue_size + num_senders * (1 + num_pinners) = %u messages, but a %u-bit ring entry "
         "addresses at most %u",
         num_messages, sizeof(Index) * 8, Index::MaxMessages()));
   }

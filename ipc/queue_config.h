@@ -31,13 +31,20 @@ struct QueueConfig {
   // cannot flush the last queue_size messages faster than queue_size per
   // min_message_age_ns. 0 (default): no limit. At most kMaxMinMessageAgeNs.
   uint64_t min_message_age_ns = 0;
+  // Readers that may hold a zero-copy pin at once (Pinner; 0 = pinning
+  // unused). Costs num_senders * num_pinners extra messages of memory: each
+  // sender keeps num_pinners spare ("parked") messages to swap a pinned
+  // scratch with, so that no ownership move ever crosses sender slots
+  // (README, "Pinning"). At most kMaxPinners.
+  uint32_t num_pinners = 0;
 
   bool operator==(const QueueConfig& other) const {
     return num_watchers == other.num_watchers &&
            num_senders == other.num_senders &&
            queue_size == other.queue_size &&
            message_data_size_bytes == other.message_data_size_bytes &&
-           min_message_age_ns == other.min_message_age_ns;
+           min_message_age_ns == other.min_message_age_ns &&
+           num_pinners == other.num_pinners;
   }
   bool operator!=(const QueueConfig& other) const { return !(*this == other); }
 
@@ -50,9 +57,13 @@ inline constexpr uint64_t kMaxMessageDataSizeBytes = uint64_t{1} << 30;
 inline constexpr uint64_t kMaxRegionSizeBytes = uint64_t{1} << 40;
 // About 146 years: keeps the age comparison in int64 nanoseconds.
 inline constexpr uint64_t kMaxMinMessageAgeNs = uint64_t{1} << 62;
+// Bounds the pin scan each Send makes when pinning is used (a snapshot of
+// every pinner's word on the stack).
+inline constexpr uint32_t kMaxPinners = 64;
 
 // OK, or InvalidArgument naming the offending field: zero queue_size,
-// num_senders or message size; more messages (queue_size + num_senders) than
+// num_senders or message size; num_pinners above kMaxPinners; more messages
+// (queue_size + num_senders * (1 + num_pinners)) than
 // an Index can address; sizes whose region would exceed kMaxRegionSizeBytes;
 // min_message_age_ns above kMaxMinMessageAgeNs.
 absl::Status ValidateConfig(const QueueConfig& config);

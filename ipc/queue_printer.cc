@@ -119,6 +119,7 @@ class Printer {
   // False if the memory faulted.
   bool PrintRing(const SlotsSnapshot& slots, std::string* out);
   void PrintSenders(const SlotsSnapshot& slots, std::string* out) const;
+  void PrintPinners(const SlotsSnapshot& slots, std::string* out) const;
   void PrintWatchers(const SlotsSnapshot& slots, std::string* out) const;
   void PrintCounts(const SlotsSnapshot& slots, std::string* out) const;
   bool PrintOwnershipCheck(std::string* out) const;
@@ -147,11 +148,11 @@ void Printer::PrintHeader(const SlotsSnapshot& slots, std::string* out) const {
   absl::StrAppendFormat(
       out,
       "layout: ring @%u (%u lines, slots interleaved), %u messages @%u "
-      "(%u bytes each), watchers @%u, senders @%u\n",
+      "(%u bytes each), watchers @%u, senders @%u, pinners @%u, parked @%u\n",
       layout.ring_offset, layout.ring_lines, layout.num_messages,
       layout.messages_offset,
       layout.message_stride_bytes, layout.watchers_offset,
-      layout.senders_offset);
+      layout.senders_offset, layout.pinners_offset, layout.parked_offset);
   absl::StrAppendFormat(out, "setup lock: %s\n",
                         OwnerText(slots.setup_lock_word));
   AppendOwnerRecord(slots.setup_lock_word, slots.setup_lock_owner, out);
@@ -344,6 +345,32 @@ void Printer::PrintSenders(const SlotsSnapshot& slots, std::string* out) const {
                               ? " (a send is in flight, or the sender died "
                                 "mid-send)"
                               : "");
+    const uint32_t num_pinners = region_.config().num_pinners;
+    for (uint32_t j = 0; j < num_pinners; ++j) {
+      absl::StrAppendFormat(
+          out, "    parked[%u]: %s\n", j,
+          IndexText(slots.parked[uint64_t{s} * num_pinners + j]));
+    }
+    if (sender.swap_take.valid()) {
+      absl::StrAppendFormat(out,
+                            "    swap_take: %s (parking a pinned scratch, or "
+                            "the sender died doing so)\n",
+                            IndexText(sender.swap_take));
+    }
+  }
+}
+
+void Printer::PrintPinners(const SlotsSnapshot& slots, std::string* out) const {
+  if (slots.pinners.empty()) return;
+  absl::StrAppendFormat(out, "pinners: %u slots\n", slots.pinners.size());
+  for (uint32_t p = 0; p < slots.pinners.size(); ++p) {
+    const internal::PinnerFields& pinner = slots.pinners[p];
+    absl::StrAppendFormat(out, "  pinner %u: %s\n", p,
+                          OwnerText(pinner.owner_word));
+    AppendOwnerRecord(pinner.owner_word, pinner.owner, out);
+    absl::StrAppendFormat(out, "    pinned: %s\n",
+                          pinner.pinned.valid() ? IndexText(pinner.pinned)
+                                                : std::string("none"));
   }
 }
 
@@ -401,7 +428,7 @@ bool Printer::PrintOwnershipCheck(std::string* out) const {
   if (report.problems.empty()) {
     absl::StrAppendFormat(out,
                           "ownership: ok (each of the %u messages is in "
-                          "exactly one ring slot or sender scratch%s%s)\n",
+                          "exactly one ring slot, sender scratch or parked entry%s%s)\n",
                           report.num_messages,
                           report.in_flight + report.pending.size() > 0
                               ? ", or named by a send in flight"
@@ -440,6 +467,7 @@ absl::Status Printer::PrintAll() {
       return absl::FailedPreconditionError(kTruncated);
     }
     PrintSenders(slots, &out);
+    PrintPinners(slots, &out);
     PrintWatchers(slots, &out);
   }
   if (!PrintOwnershipCheck(&out)) {
@@ -576,6 +604,7 @@ absl::StatusOr<internal::Layout> ValidateRegionImage(const void* memory,
   config.queue_size = fields.config.queue_size;
   config.message_data_size_bytes = fields.config.message_data_size_bytes;
   config.min_message_age_ns = fields.config.min_message_age_ns;
+  config.num_pinners = fields.config.num_pinners;
   absl::StatusOr<Layout> layout = internal::ComputeLayout(config);
   if (!layout.ok()) {
     return absl::DataLossError(absl::StrFormat(
@@ -654,6 +683,15 @@ absl::StatusOr<RegionSummary> SummarizeRegion(
     const pid_t tid = OwnerTid(watcher.owner_word);
     if (tid == 0) continue;
     alive(tid) ? ++summary.watchers_alive : ++summary.watchers_dead;
+  }
+  for (const internal::PinnerFields& pinner : slots.pinners) {
+    const pid_t tid = OwnerTid(pinner.owner_word);
+    if (pinner.pinned.valid()) ++summary.pins_held;
+    if (OwnerDied(pinner.owner_word) || (tid != 0 && !alive(tid))) {
+      ++summary.pinners_dead;
+    } else if (tid != 0) {
+      ++summary.pinners_alive;
+    }
   }
   const uint32_t next_raw = slots.next_queue_index_raw;
   const uint32_t queue_size = layout->config.queue_size;

@@ -115,7 +115,7 @@ struct PrintOptions {
 //     index, length, monotonic and realtime send times (UTC), payload;
 //   - senders (owner tid alive/dead, scratch_index, to_replace) and watchers
 //     (owner tid alive/dead, pid, priority), plus a check that every message
-//     has exactly one owner (ring slot or sender scratch).
+//     has exactly one owner (ring slot, sender scratch or parked entry).
 // See PrintOptions for the reduced forms. On error `*out` is left unchanged.
 absl::Status PrintRegion(const void* memory, size_t size_bytes,
                          const PrintOptions& options, std::string* out);
@@ -136,6 +136,11 @@ struct RegionSummary {
   int senders_dead = 0;
   int watchers_alive = 0;
   int watchers_dead = 0;
+  // Pinner slots (QueueConfig::num_pinners) held by live / dead owners, and
+  // pins held (a dead pinner's counts until the next MakeSender/MakePinner).
+  int pinners_alive = 0;
+  int pinners_dead = 0;
+  int pins_held = 0;
   // Latest published queue index and its send time (realtime, ns), if any.
   std::optional<uint32_t> latest_queue_index;
   std::optional<int64_t> latest_realtime_ns;

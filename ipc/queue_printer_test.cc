@@ -125,6 +125,49 @@ TEST_F(QueuePrinterTest, PrintsConfigPayloadsAndOwners) {
   EXPECT_THAT(out, HasSubstr("empty (never published)"));
 }
 
+// Pinning: the pinner slots, each sender's parked entries, and an
+// ownership check that counts parked entries as owners.
+TEST(QueuePrinterPinningTest, PrintsPinnersAndParkedEntries) {
+  QueueConfig config = SmallConfig();
+  config.num_pinners = 2;
+  Mapping region(*QueueMemorySize(config));
+  absl::StatusOr<LocklessQueue> queue =
+      LocklessQueue::Attach(region.get(), region.size(), config);
+  ASSERT_TRUE(queue.ok()) << queue.status();
+  absl::StatusOr<Sender> sender = queue->MakeSender();
+  ASSERT_TRUE(sender.ok()) << sender.status();
+  ASSERT_EQ(sender->Send("first", 5), SendResult::kOk);
+  absl::StatusOr<Pinner> pinner = queue->MakePinner();
+  ASSERT_TRUE(pinner.ok()) << pinner.status();
+  PinnedMessage view;
+  ASSERT_EQ(pinner->Pin(queue->MakeQueueIndex(0), &view), PinResult::kGood);
+  // Lap the ring: the pinned message is parked.
+  for (int i = 0; i < 5; ++i) {
+    ASSERT_EQ(sender->Send("more", 4), SendResult::kOk);
+  }
+  std::string out;
+  ASSERT_TRUE(PrintRegion(region.get(), region.size(), PrintOptions(), &out)
+                  .ok());
+  EXPECT_THAT(out, HasSubstr("num_pinners: 2"));
+  EXPECT_THAT(out, HasSubstr("pinners: 2 slots"));
+  EXPECT_THAT(out, HasSubstr("pinner 0: owner tid " + std::to_string(gettid()) +
+                             " (alive)"));
+  // Pinner 0 names the pinned message (the entry's queue-index part is
+  // printed whole or as low bits, by entry width).
+  const uint32_t pinned =
+      queue->region().pinner(0)->pinned.Load().message_index();
+  EXPECT_THAT(out, HasSubstr("    pinned: queue index"));
+  EXPECT_THAT(out, HasSubstr(absl::StrCat(", message ", pinned,
+                                         "\n  pinner 1: free")));
+  EXPECT_THAT(out, HasSubstr("parked[1]: "));
+  EXPECT_THAT(out, HasSubstr("ownership: ok"));
+  absl::StatusOr<RegionSummary> summary =
+      SummarizeRegion(region.get(), region.size());
+  ASSERT_TRUE(summary.ok()) << summary.status();
+  EXPECT_EQ(summary->pinners_alive, 1);
+  EXPECT_EQ(summary->pins_held, 1);
+}
+
 TEST_F(QueuePrinterTest, UsesTheLivenessCallback) {
   SendAll({"x"});
   PrintOptions options;

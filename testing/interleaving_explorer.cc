@@ -181,6 +181,11 @@ void ExplorerStats::Add(const ExplorerStats& other) {
   recoveries_facing_stopped_mid_send +=
       other.recoveries_facing_stopped_mid_send;
   blocked_actors += other.blocked_actors;
+  pins += other.pins;
+  pin_checks += other.pin_checks;
+  pinners_killed += other.pinners_killed;
+  parks += other.parks;
+  kills_mid_swap += other.kills_mid_swap;
   for (const auto& [kind, count] : other.kills_before) {
     kills_before[kind] += count;
   }
@@ -201,13 +206,16 @@ std::string ExplorerStats::ToString() const {
       "stopped sender mid-send, %d a dead sender whose slot was lapped; %d "
       "ran accounting passes\n"
       "dead slots whose recovered owner was checked against the truth: %d\n"
-      "actors that ran blocked (no stop within the bound): %d",
+      "actors that ran blocked (no stop within the bound): %d\n"
+      "pinning: %d pins kGood, %d checkpoints checked a held pin's bytes, %d "
+      "pinners killed, %d parked-entry writes, %d senders killed mid-swap",
       schedules, wrapping_schedules, steps, pass_stops, kills,
       senders_killed_during_recovery, recoverers_killed, unmarked_kills,
       unmarked_words, absl::StrJoin(kills_by_kind, ", "), stops, stops_resumed, stops_killed,
       recoverers_started, recoverers_finished, recoveries_facing_dead_senders,
       recoveries_facing_stopped_mid_send, recoveries_facing_lapped_dead,
-      recoveries_with_accounting, decisions_checked, blocked_actors);
+      recoveries_with_accounting, decisions_checked, blocked_actors, pins,
+      pin_checks, pinners_killed, parks, kills_mid_swap);
 }
 
 std::string ScheduleOutcome::Describe() const {
@@ -310,7 +318,8 @@ class RandomSchedule {
     kRace,
     kDuringRecovery,
     kAmbiguity,
-    kLate
+    kLate,
+    kSwap,
   };
   struct Event {
     int at;
@@ -331,6 +340,7 @@ class RandomSchedule {
   }
   // The next actor to step: often the last one again (stickiness).
   int Choose(const std::vector<int>& runnable);
+  int ChooseAmong(const std::vector<int>& runnable);
   // Applies a kill or stop if its moment has come; `applied` says whether.
   absl::Status Apply(const Event& event, bool* applied);
   bool RecoveryDue(const Event& event) const;
@@ -379,6 +389,15 @@ RandomSchedule::RandomSchedule(uint64_t seed,
       wrapping_ ? 2 + Weighted({50, 30, 20}) : published + Uniform(0, 2));
   stickiness_ = std::vector<double>{0.0, 0.5, 0.85}[Uniform(0, 2)];
   scenario_.unmark_every_other_kill = true;
+  // Pinners from a generator of their own, so that max_pinners == 0 leaves
+  // every draw above and below (and so every older seed) unchanged.
+  if (options.max_pinners > 0) {
+    std::mt19937_64 pin_rng(seed ^ 0x50494e4e45525321ull);
+    const int room = kMaxActors - senders - scenario_.max_recoverers;
+    scenario_.pinners = std::min<int>(
+        room, 1 + static_cast<int>(pin_rng() % options.max_pinners));
+    scenario_.pin_rounds = 1 + static_cast<int>(pin_rng() % 3);
+  }
 
   // The events. Swarm-style, each schedule enables only some of the moments
   // (each with probability 1/2), so that some schedules concentrate on one
@@ -397,12 +416,20 @@ RandomSchedule::RandomSchedule(uint64_t seed,
     return any ? kept : weights;
   };
   const int during = recoverers > 0 ? 1 : 0;
-  const std::vector<Moment> kill_moments = {
+  std::vector<Moment> kill_moments = {
       Moment::kAt,        Moment::kWindow, Moment::kStaleWindow,
       Moment::kPublished, Moment::kRace,   Moment::kDuringRecovery};
-  const std::vector<int> kill_weights =
-      enabled(wrapping_ ? std::vector<int>{1, 2, 1, 1, 1, during}
-                        : std::vector<int>{2, 1, 1, 1, 1, 2 * during});
+  std::vector<int> kill_weights = wrapping_
+                                      ? std::vector<int>{1, 2, 1, 1, 1, during}
+                                      : std::vector<int>{2, 1, 1, 1, 1,
+                                                         2 * during};
+  // With pinners (only then, so older seeds keep their draws): kills aimed
+  // at a sender inside a swap of a pinned scratch.
+  if (scenario_.pinners > 0) {
+    kill_moments.push_back(Moment::kSwap);
+    kill_weights.push_back(2);
+  }
+  kill_weights = enabled(kill_weights);
   for (int i = 0; i < kills; ++i) {
     std::discrete_distribution<int> moment(kill_weights.begin(),
                                            kill_weights.end());
@@ -443,9 +470,35 @@ RandomSchedule::RandomSchedule(uint64_t seed,
       scenario_.overrun_guards ? " (each after a guard overrun)" : "",
       scenario_.setup_sends, Plural(recoverers, "recoverer"),
       Plural(kills, "kill"), Plural(stops, "stop"), stickiness_);
+  if (scenario_.pinners > 0) {
+    absl::StrAppendFormat(&description_, ", %s pinning %d time(s) each",
+                          Plural(scenario_.pinners, "pinner"),
+                          scenario_.pin_rounds);
+  }
 }
 
 int RandomSchedule::Choose(const std::vector<int>& runnable) {
+  // A pinner holding a pin is mostly passed over while others can run, so
+  // that senders lap the ring past its pin and must park the message. (Draws
+  // only when pinners exist: older seeds keep their schedules.)
+  if (scenario_.pinners > 0) {
+    std::vector<int> others;
+    bool holder = false;
+    for (int a : runnable) {
+      if (run_->HoldsPin(a)) {
+        holder = true;
+      } else {
+        others.push_back(a);
+      }
+    }
+    if (holder && !others.empty() && Uniform(0, 9) != 0) {
+      return ChooseAmong(others);
+    }
+  }
+  return ChooseAmong(runnable);
+}
+
+int RandomSchedule::ChooseAmong(const std::vector<int>& runnable) {
   if (last_ >= 0 &&
       std::find(runnable.begin(), runnable.end(), last_) != runnable.end() &&
       std::uniform_real_distribution<double>(0, 1)(rng_) < stickiness_) {
@@ -462,7 +515,7 @@ absl::Status RandomSchedule::Apply(const Event& event, bool* applied) {
       (!run.RecoveryUnderWay() || Uniform(0, 1) == 0)) {
     return absl::OkStatus();  // Not yet; and not always at its first chance.
   }
-  std::vector<int> anyone, in_window, stale, published, racing;
+  std::vector<int> anyone, in_window, stale, published, racing, swapping;
   for (int a = 0; a < run.num_actors(); ++a) {
     const bool eligible = event.kind == EventKind::kKill
                               ? run.actor(a).state != ActorState::kEnded
@@ -479,6 +532,7 @@ absl::Status RandomSchedule::Apply(const Event& event, bool* applied) {
       published.push_back(a);
     }
     if (run.RacesDeadSender(a)) racing.push_back(a);
+    if (run.InSwap(a)) swapping.push_back(a);
   }
   std::vector<int>* victims = &anyone;
   switch (event.moment) {
@@ -490,6 +544,9 @@ absl::Status RandomSchedule::Apply(const Event& event, bool* applied) {
       break;
     case Moment::kPublished:
       victims = &published;
+      break;
+    case Moment::kSwap:
+      victims = &swapping;
       break;
     case Moment::kRace:
       // Not always at the first chance: before or after its own CAS.
@@ -508,6 +565,9 @@ absl::Status RandomSchedule::Apply(const Event& event, bool* applied) {
   if (victims->empty()) return absl::OkStatus();
   *applied = true;
   const int victim = Pick(*victims);
+  if (event.kind == EventKind::kKill && run.InSwap(victim)) {
+    ++run.stats().kills_mid_swap;
+  }
   return event.kind == EventKind::kKill ? run.Kill(victim) : run.Stop(victim);
 }
 

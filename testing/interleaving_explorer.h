@@ -132,6 +132,14 @@ struct ExplorerScenario {
   // is left marked if the victim died before recording itself as its holder
   // (then only the kernel's mark can free it; see setup_lock.h).
   bool unmark_every_other_kill = false;
+  // Pinner actors p0, p1, ... (QueueConfig::num_pinners = pinners): each
+  // pins `pin_rounds` times (newest, oldest, newest, ...), holding every pin
+  // across the scheduler's choices until its unpin write. Checked: after
+  // every action, each pin held by a parked pinner still has the bytes it
+  // had when pinned; after its unpin, the pinner checks them itself; after
+  // the final recovery every pinner slot can be claimed.
+  int pinners = 0;
+  int pin_rounds = 2;
 };
 
 // Bounds of one schedule; none of them synchronises a check.
@@ -149,7 +157,7 @@ struct ExplorerLimits {
 // An actor, by role and number: senders are numbered from 0 (sender slot i),
 // recoverers in the order they are started.
 struct ActorRef {
-  enum class Role { kSender, kRecoverer };
+  enum class Role { kSender, kRecoverer, kPinner };
   Role role;
   int number;
 };
@@ -158,6 +166,9 @@ inline ActorRef SenderActor(int number) {
 }
 inline ActorRef RecovererActor(int number) {
   return {ActorRef::Role::kRecoverer, number};
+}
+inline ActorRef PinnerActor(int number) {
+  return {ActorRef::Role::kPinner, number};
 }
 
 // The parts of a channel region a write can go to.
@@ -176,6 +187,12 @@ enum class RegionPlace {
   kSenderOwner,  // The slot's OwnerRecord, written by MakeSender's claim.
   kSenderScratch,
   kSenderToReplace,
+  // Pinning (index: the sender slot, or the pinner slot).
+  kSenderSwap,      // swap_take / swap_parked_entry: parking a pinned scratch.
+  kSenderParked,    // One of the slot's parked entries.
+  kPinnerOwnership,
+  kPinnerOwner,
+  kPinnerPinned,
   kOutside,
 };
 
@@ -238,6 +255,10 @@ struct RandomScheduleOptions {
   int max_recoverers = 3;
   // Draw small, lapping rings for about half of the schedules.
   bool allow_wrapping = true;
+  // Pinner actors (ExplorerScenario::pinners): 0 keeps every seed's
+  // schedule as it was before pinning existed; above 0, each schedule draws
+  // 1..max_pinners of them from a second generator seeded from the seed.
+  int max_pinners = 0;
   ExplorerLimits limits;
 };
 
@@ -274,6 +295,16 @@ struct ExplorerStats {
   // message their owner really owned at its death.
   int64_t decisions_checked = 0;
   int64_t blocked_actors = 0;   // Ran past blocked_ms without stopping.
+  // Pinning: pins kGood by pinner actors that ended normally, checkpoints
+  // that compared a held pin's bytes, and pinners killed.
+  int64_t pins = 0;
+  int64_t pin_checks = 0;
+  int64_t pinners_killed = 0;
+  // Writes of parked entries (a sender or a claimer parking a pinned
+  // scratch, or recovery finishing such a swap), and kills of senders
+  // inside such a swap.
+  int64_t parks = 0;
+  int64_t kills_mid_swap = 0;
   // Kills by the place of the write the victim was about to make.
   std::map<std::string, int64_t> kills_before;
 

@@ -12,6 +12,8 @@
 //                            printed with its seed and its action list)
 //   --explorer_max_kills, --explorer_max_stops, --explorer_max_recoverers
 //                            caps on what a random schedule may contain
+//   --explorer_pinner_schedules, --explorer_pinner_seed,
+//   --explorer_max_pinners   the same for schedules with pinner actors
 //   --explorer_blocked_ms    bound after which an actor that does not stop
 //                            is treated as blocked (a scheduling decision)
 //
@@ -38,6 +40,11 @@ DEFINE_int32(explorer_max_kills, 4, "Most kills in one random schedule.");
 DEFINE_int32(explorer_max_stops, 2, "Most stops in one random schedule.");
 DEFINE_int32(explorer_max_recoverers, 3,
              "Most recoverers in one random schedule.");
+DEFINE_int32(explorer_pinner_schedules, 300,
+             "Random schedules with pinner actors to run.");
+DEFINE_uint64(explorer_pinner_seed, 500000,
+              "First seed of the schedules with pinners.");
+DEFINE_int32(explorer_max_pinners, 2, "Most pinners in one random schedule.");
 DEFINE_int32(explorer_blocked_ms, 2000,
              "An actor that neither stops nor exits this long is treated as "
              "blocked (a scheduling decision, never a check).");
@@ -250,6 +257,94 @@ TEST(InterleavingExplorerTest, RandomSchedules) {
     EXPECT_GT(total.wrapping_schedules, 0);
     EXPECT_GT(total.unmarked_kills, 0);
     EXPECT_GT(total.unmarked_words, 0);
+  }
+}
+
+// Pinning. p0 pins the newest message (the last setup send); s0 laps the
+// ring and, when it takes that message out of the ring, parks it; s0 is
+// killed right after writing its parked entry (before taking the parked
+// message as its scratch).
+// A recoverer then finishes s0's swap from its slot's own words and claims
+// a slot. Every checkpoint compares the pinned bytes; the final checks count
+// parked entries as owners.
+TEST(InterleavingExplorerTest, SenderKilledMidSwapWhileAPinIsHeld) {
+  SKIP_IF_UNSUPPORTED();
+  ExplorerScenario scenario;
+  scenario.queue_size = 4;
+  scenario.setup_sends = 4;
+  scenario.sends = {5};
+  scenario.pinners = 1;
+  scenario.pin_rounds = 1;
+  const ActorRef s0 = SenderActor(0);
+  const ActorRef p0 = PinnerActor(0);
+  ExpectPasses(scenario,
+               ExplicitSchedule()
+                   // The pin's store, then p0 parks before its unpin.
+                   .StepUntil(p0, BeforeWriteTo(RegionPlace::kPinnerPinned))
+                   .Step(p0)
+                   .StepUntil(s0, BeforeWriteTo(RegionPlace::kSenderParked))
+                   .Step(s0)
+                   .Kill(s0)
+                   .StartRecoverer());
+}
+
+// The pinner dies holding its pin while a sender laps the ring past it; a
+// recoverer's MakeSender releases the dead pin.
+TEST(InterleavingExplorerTest, PinnerKilledWhileSendersLap) {
+  SKIP_IF_UNSUPPORTED();
+  ExplorerScenario scenario;
+  scenario.queue_size = 3;
+  scenario.setup_sends = 3;
+  scenario.sends = {6};
+  scenario.pinners = 1;
+  scenario.pin_rounds = 1;
+  const ActorRef s0 = SenderActor(0);
+  const ActorRef p0 = PinnerActor(0);
+  ExpectPasses(scenario,
+               ExplicitSchedule()
+                   .StepUntil(p0, BeforeWriteTo(RegionPlace::kPinnerPinned))
+                   .Step(p0)
+                   .StepUntil(s0, AfterSends(4))
+                   .Kill(p0)
+                   .StartRecoverer());
+}
+
+TEST(InterleavingExplorerTest, RandomSchedulesWithPinners) {
+  SKIP_IF_UNSUPPORTED();
+  const uint64_t seed = FLAGS_explorer_pinner_seed;
+  RandomScheduleOptions options;
+  options.max_kills = FLAGS_explorer_max_kills;
+  options.max_stops = FLAGS_explorer_max_stops;
+  options.max_recoverers = FLAGS_explorer_max_recoverers;
+  options.max_pinners = FLAGS_explorer_max_pinners;
+  options.limits = Limits();
+  ExplorerStats total;
+  int failures = 0;
+  for (int i = 0; i < FLAGS_explorer_pinner_schedules; ++i) {
+    const uint64_t schedule_seed = seed + static_cast<uint64_t>(i);
+    absl::StatusOr<ScheduleOutcome> outcome =
+        RunRandomSchedule(schedule_seed, options);
+    ASSERT_TRUE(outcome.ok()) << "seed " << schedule_seed << ": "
+                              << outcome.status();
+    total.Add(outcome->stats);
+    if (outcome->failed()) {
+      ++failures;
+      ADD_FAILURE() << "schedule " << i << " failed; replay with "
+                    << "--explorer_pinner_seed=" << schedule_seed
+                    << " --explorer_pinner_schedules=1\n"
+                    << outcome->Describe();
+      if (failures >= FLAGS_explorer_max_failures) break;
+    }
+  }
+  std::printf("with pinners: %s\n%d failing schedule(s)\n",
+              total.ToString().c_str(), failures);
+  if (FLAGS_explorer_pinner_schedules >= 200 && failures == 0) {
+    EXPECT_GT(total.pins, 0);
+    EXPECT_GT(total.pin_checks, 0);
+    EXPECT_GT(total.pinners_killed, 0);
+    EXPECT_GT(total.parks, 0);
+    EXPECT_GT(total.kills_mid_swap, 0);
+    EXPECT_GT(total.decisions_checked, 0);
   }
 }
 

@@ -7,7 +7,10 @@
 //   - the messages read are exactly: those sent before the child ran, then a
 //     prefix of the child's messages (the one in flight may or may not have
 //     been published), then the check's own message, in order, all GOOD;
-//   - every message is owned exactly once (a ring slot or a sender's scratch);
+//   - every message is owned exactly once (a ring slot, a sender's scratch or
+//     one of its parked entries);
+//   - with pinning: a pinned message's bytes never change and no claimed
+//     sender's scratch is pinned;
 //   - every sender slot can be claimed (none leaked);
 //   - LatestQueueIndex is exact;
 //   - every message's guard is intact once every slot was claimed.
@@ -18,6 +21,7 @@
 #include <cstring>
 #include <optional>
 #include <string>
+#include <thread>
 #include <utility>
 #include <vector>
 
@@ -800,6 +804,249 @@ TEST(QueueDeathTest, RecovererDiesWhileRepairingAnAliasedPublish) {
   };
   ExpectSurvivesEveryDeath("recoverer repairs an aliased publish", options,
                            /*min_writes=*/2);
+}
+
+// ---------------------------------------------------------------- Pinning
+
+QueueConfig PinDeathConfig() {
+  QueueConfig config = DeathConfig();
+  config.num_pinners = 2;
+  return config;
+}
+
+// Pins `q` with a new Pinner of this thread; aborts unless kGood (prepare).
+std::string PinOrDie(const LocklessQueue& queue, uint32_t q,
+                     std::optional<Pinner>* pinner, PinnedMessage* view) {
+  absl::StatusOr<Pinner> made = queue.MakePinner();
+  if (!made.ok()) std::abort();
+  pinner->emplace(*std::move(made));
+  if ((*pinner)->Pin(queue.MakeQueueIndex(q), view) != PinResult::kGood) {
+    std::abort();
+  }
+  return std::string(static_cast<const char*>(view->data), view->info.length);
+}
+
+absl::Status CheckPinnedBytes(const PinnedMessage& view,
+                              const std::string& expected, const char* when) {
+  if (view.info.length != expected.size() ||
+      std::memcmp(view.data, expected.data(), expected.size()) != 0) {
+    return absl::DataLossError(
+        absl::StrCat("pinned message changed ", when, ": \"",
+                     absl::CHexEscape(std::string(
+                         static_cast<const char*>(view.data),
+                         std::min<size_t>(view.info.length, 24))),
+                     "\", expected \"", expected, "\""));
+  }
+  return absl::OkStatus();
+}
+
+// Claims every sender slot, checks no claimed scratch is a pinned message,
+// sends `rounds` messages with each, and checks the pinned bytes and the
+// ownership invariant.
+absl::Status ClaimAllAndSendAroundPins(
+    const LocklessQueue& queue, const QueueConfig& config, uint32_t rounds,
+    const std::vector<std::pair<const PinnedMessage*, std::string>>& pins) {
+  std::vector<Sender> senders;
+  while (senders.size() < config.num_senders) {
+    absl::StatusOr<Sender> sender = queue.MakeSender();
+    if (!sender.ok()) return sender.status();
+    for (const auto& [view, bytes] : pins) {
+      if (sender->data() == view->data) {
+        return absl::DataLossError(absl::StrCat(
+            "sender slot ", sender->slot(), " was handed a pinned scratch"));
+      }
+    }
+    senders.push_back(*std::move(sender));
+  }
+  for (uint32_t round = 0; round < rounds; ++round) {
+    for (Sender& sender : senders) {
+      const SendResult result = sender.Send("check", 5);
+      if (result != SendResult::kOk) {
+        return absl::InternalError(
+            absl::StrCat("send in check: ", SendResultName(result)));
+      }
+      for (const auto& [view, bytes] : pins) {
+        if (absl::Status status =
+                CheckPinnedBytes(*view, bytes, "while the check sent");
+            !status.ok()) {
+          return status;
+        }
+      }
+    }
+  }
+  return testing::CheckEveryMessageOwnedOnce(queue);
+}
+
+// A sender dies anywhere in sends that take pinned messages out of the ring
+// and park them (swap intent, parked entry, scratch, intent cleared): the
+// pinned bytes never change, the next claimer of its slot never gets a
+// pinned scratch, and every message is owned once.
+TEST(QueueDeathTest, SenderDiesWhileParkingPinnedScratch) {
+  const QueueConfig config = PinDeathConfig();
+  std::optional<Pinner> pinner0, pinner1;
+  PinnedMessage view0, view1;
+  std::string bytes0, bytes1;
+  DeathTestOptions options = QueueDeathOptions(config);
+  options.prepare = [&](void* region) {
+    const LocklessQueue queue = AttachOrDie(region, config);
+    SendMessages(queue, "p", 6);  // A full ring: the child replaces 0, 1, 2.
+    bytes0 = PinOrDie(queue, 0, &pinner0, &view0);
+    bytes1 = PinOrDie(queue, 1, &pinner1, &view1);
+  };
+  options.cleanup = [&](void*) {
+    pinner0.reset();
+    pinner1.reset();
+  };
+  options.run = [&](void* region) {
+    SendMessages(AttachOrDie(region, config), "c", 3);
+  };
+  options.check = [&](void* region) -> absl::Status {
+    for (const auto& [view, bytes] :
+         {std::make_pair(&view0, bytes0), std::make_pair(&view1, bytes1)}) {
+      if (absl::Status status = CheckPinnedBytes(*view, bytes, "at death");
+          !status.ok()) {
+        return status;
+      }
+    }
+    const LocklessQueue queue = AttachOrDie(region, config);
+    {
+      // Recovery, then the ring: the last queue_size of p0..p5, c0..c(k-1).
+      absl::StatusOr<Sender> sender = queue.MakeSender();
+      if (!sender.ok()) return sender.status();
+      if (sender->data() == view0.data || sender->data() == view1.data) {
+        return absl::DataLossError("claimer was handed a pinned scratch");
+      }
+      const uint32_t sent = queue.LatestQueueIndex().index() + 1;
+      if (sent < 6 || sent > 9) {
+        return absl::DataLossError(absl::StrCat(sent, " messages sent"));
+      }
+      absl::StatusOr<std::vector<std::string>> read =
+          ReadAll(queue, sent - config.queue_size);
+      if (!read.ok()) return read.status();
+      std::vector<std::string> all = Tagged("p", 6);
+      for (uint32_t i = 0; i + 6 < sent; ++i) all.push_back(Payload("c", i));
+      const std::vector<std::string> expected(all.end() - config.queue_size,
+                                              all.end());
+      if (*read != expected) return DescribeMismatch(*read, expected);
+    }
+    return ClaimAllAndSendAroundPins(
+        queue, config, /*rounds=*/2 * config.queue_size,
+        {{&view0, bytes0}, {&view1, bytes1}});
+  };
+  ExpectSurvivesEveryDeath("sender dies while parking a pinned scratch",
+                           options, /*min_writes=*/20);
+}
+
+// A pinner dies anywhere in MakePinner, Pin, Unpin, Pin and its
+// destruction (which unpins and releases the slot): the next MakePinner
+// releases whatever it left pinned and every pinner slot is claimable again.
+TEST(QueueDeathTest, PinnerDiesMidPinAndUnpin) {
+  const QueueConfig config = PinDeathConfig();
+  DeathTestOptions options = QueueDeathOptions(config);
+  options.prepare = [&](void* region) {
+    SendMessages(AttachOrDie(region, config), "p", 4);
+  };
+  options.run = [&](void* region) {
+    const LocklessQueue queue = AttachOrDie(region, config);
+    absl::StatusOr<Pinner> pinner = queue.MakePinner();
+    if (!pinner.ok()) std::abort();
+    PinnedMessage view;
+    if (pinner->Pin(queue.LatestQueueIndex(), &view) != PinResult::kGood) {
+      std::abort();
+    }
+    pinner->Unpin();
+    if (pinner->Pin(queue.MakeQueueIndex(0), &view) != PinResult::kGood) {
+      std::abort();
+    }
+  };
+  options.check = [&](void* region) -> absl::Status {
+    const LocklessQueue queue = AttachOrDie(region, config);
+    std::vector<Pinner> pinners;
+    while (pinners.size() < config.num_pinners) {
+      absl::StatusOr<Pinner> pinner = queue.MakePinner();
+      if (!pinner.ok()) {
+        return absl::Status(
+            pinner.status().code(),
+            absl::StrCat("pinner slot leaked: ", pinner.status().message()));
+      }
+      pinners.push_back(*std::move(pinner));
+    }
+    for (uint32_t p = 0; p < config.num_pinners; ++p) {
+      if (queue.region().pinner(p)->pinned.Load().valid()) {
+        return absl::DataLossError(
+            absl::StrCat("pinner slot ", p, " claimed with a pin left in it"));
+      }
+    }
+    return ClaimAllAndSendAroundPins(queue, config,
+                                     /*rounds=*/2 * config.queue_size, {});
+  };
+  ExpectSurvivesEveryDeath("pinner dies mid pin/unpin", options,
+                           /*min_writes=*/4);
+}
+
+// Recovery dies anywhere while it finishes a dead sender's swap (it died
+// after parking its pinned scratch, before taking the parked message) and
+// releases a dead pinner's pin, then claims: the next MakeSender finishes.
+// The pinned message (pinned by a live pinner here) never changes and is
+// never handed out.
+TEST(QueueDeathTest, RecovererDiesResolvingASwapAndADeadPinner) {
+  QueueConfig config = PinDeathConfig();
+  config.num_senders = 2;
+  config.queue_size = 4;
+  std::optional<Pinner> pinner;
+  PinnedMessage view;
+  std::string bytes;
+  DeathTestOptions options = QueueDeathOptions(config);
+  options.prepare = [&](void* region) {
+    const LocklessQueue queue = AttachOrDie(region, config);
+    const internal::RegionView& regions = queue.region();
+    testing::SenderThread dead(queue);
+    dead.SendNumbered(4);  // A full ring.
+    bytes = PinOrDie(queue, 0, &pinner, &view);
+    // A pinner that dies holding a pin on index 1.
+    std::thread([&] {
+      std::optional<Pinner> doomed;
+      PinnedMessage doomed_view;
+      PinOrDie(queue, 1, &doomed, &doomed_view);
+      testing::AbandonLikeADeadThread(*std::move(doomed));
+    }).join();
+    // `dead` publishes index 4 (steps a-g), taking index 0's pinned
+    // message, then parks it and dies before taking the parked one: swap
+    // intent recorded, parked[0] == scratch.
+    const testing::Intent intent = testing::RecordIntent(
+        regions, dead.slot(), testing::NextQueueIndex(queue));
+    if (!testing::PublishIntent(regions, intent)) std::abort();
+    testing::ResumeIntent(regions, intent, /*published=*/true);
+    regions.message(intent.to_replace.message_index())
+        ->header.queue_index.Invalidate();
+    internal::SenderSlot* const slot = regions.sender(dead.slot());
+    slot->swap_parked_entry.store(0);
+    slot->swap_take.Store(regions.parked(dead.slot(), 0)->Load());
+    regions.parked(dead.slot(), 0)->Store(slot->scratch_index.Load());
+    dead.Die();
+  };
+  options.cleanup = [&](void*) { pinner.reset(); };
+  options.run = [&](void* region) {
+    Sender sender = MakeSenderOrDie(AttachOrDie(region, config));
+    SendOrDie(sender, "run", 3);
+  };
+  options.check = [&](void* region) -> absl::Status {
+    if (absl::Status status = CheckPinnedBytes(view, bytes, "at death");
+        !status.ok()) {
+      return status;
+    }
+    const LocklessQueue queue = AttachOrDie(region, config);
+    {
+      // The dead pinner's slot is claimable (our pinner holds the other).
+      absl::StatusOr<Pinner> other = queue.MakePinner();
+      if (!other.ok()) return other.status();
+    }
+    return ClaimAllAndSendAroundPins(queue, config,
+                                     /*rounds=*/2 * config.queue_size,
+                                     {{&view, bytes}});
+  };
+  ExpectSurvivesEveryDeath("recoverer resolves a swap and a dead pinner",
+                           options, /*min_writes=*/3);
 }
 
 }  // namespace

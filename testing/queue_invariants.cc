@@ -33,6 +33,19 @@ absl::Status CheckEveryMessageOwnedOnce(const LocklessQueue& queue) {
           absl::StrCat("sender ", s, " scratch ", scratch.DebugString()));
     }
     ++owners[scratch.message_index()];
+    if (slot->swap_take.Load().valid()) {
+      return absl::DataLossError(
+          absl::StrCat("sender ", s, " still has a swap in flight: ",
+                       slot->swap_take.Load().DebugString()));
+    }
+    for (uint32_t j = 0; j < region.config().num_pinners; ++j) {
+      const Index parked = region.parked(s, j)->Load();
+      if (!region.NamesMessage(parked)) {
+        return absl::DataLossError(absl::StrCat(
+            "sender ", s, " parked[", j, "] ", parked.DebugString()));
+      }
+      ++owners[parked.message_index()];
+    }
   }
   for (size_t m = 0; m < owners.size(); ++m) {
     if (owners[m] != 1) {

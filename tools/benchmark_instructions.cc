@@ -79,7 +79,7 @@ std::string FindValgrind() {
 
 absl::StatusOr<double> CountInstructionsPerCall(
     const std::string& valgrind_path, CountedCall call, size_t message_bytes,
-    int calls, uint32_t queue_size) {
+    int calls, uint32_t queue_size, CountedPinning pinning) {
   char self[4096];
   const ssize_t self_length =
       readlink("/proc/self/exe", self, sizeof(self) - 1);
@@ -99,7 +99,8 @@ absl::StatusOr<double> CountInstructionsPerCall(
       absl::StrCat("--counted_call=", CountedCallName(call)),
       absl::StrCat("--counted_bytes=", message_bytes),
       absl::StrCat("--counted_calls=", calls),
-      absl::StrCat("--counted_queue_size=", queue_size)};
+      absl::StrCat("--counted_queue_size=", queue_size),
+      absl::StrCat("--counted_pinning=", static_cast<int>(pinning))};
   std::vector<char*> argv;
   for (std::string& arg : args) argv.push_back(arg.data());
   argv.push_back(nullptr);

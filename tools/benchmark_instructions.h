@@ -38,9 +38,11 @@ std::string FindValgrind();
 //   --counted_queue_size=N
 // and returns instructions per call. Errors if valgrind fails or the
 // workload reports failed calls.
+// (--counted_pinning=N passes `pinning` along for sends.)
 absl::StatusOr<double> CountInstructionsPerCall(
     const std::string& valgrind_path, CountedCall call, size_t message_bytes,
-    int calls, uint32_t queue_size);
+    int calls, uint32_t queue_size,
+    CountedPinning pinning = CountedPinning::kUnconfigured);
 
 }  // namespace benchmark_tool
 }  // namespace lockless

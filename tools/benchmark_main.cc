@@ -85,6 +85,8 @@ DEFINE_string(counted_call, "",
               "Internal (the callgrind workload): send, send_zero_copy or "
               "read.");
 DEFINE_int32(counted_bytes, 64, "Internal: message size of --counted_call.");
+DEFINE_int32(counted_pinning, 0,
+             "Internal: CountedPinning of a --counted_call=send workload.");
 DEFINE_int32(counted_queue_size, 1024,
              "Internal: ring size of --counted_call.");
 DEFINE_string(csv, "benchmark_results.csv",
@@ -192,6 +194,36 @@ void CountInstructions(const std::vector<size_t>& sizes, ResultTable* table,
       table->Add(row);
     }
   }
+  // Pinning's cost per Send: unused (the rows above: num_pinners 0) and
+  // used (num_pinners 2), with nothing pinned, one pin held, and a pinned
+  // scratch to park on every Send.
+  const std::pair<CountedPinning, const char*> pinnings[] = {
+      {CountedPinning::kNoPin,
+       "callgrind instructions per Send, 2 pinner slots, no pin"},
+      {CountedPinning::kHeldPin,
+       "callgrind instructions per Send, 2 pinner slots, 1 pin held"},
+      {CountedPinning::kSwapEverySend,
+       "callgrind instructions per Send, 2 pinner slots, parks every Send"}};
+  for (const auto& [pinning, metric] : pinnings) {
+    for (size_t size : sizes) {
+      std::fprintf(stderr, "callgrind: %s, %zu B\n", metric, size);
+      absl::StatusOr<double> per_call = CountInstructionsPerCall(
+          valgrind, CountedCall::kSend, size, FLAGS_counted_calls,
+          static_cast<uint32_t>(FLAGS_queue_size), pinning);
+      Row row;
+      row.metric = metric;
+      row.size_bytes = size;
+      row.precision = 1;
+      if (per_call.ok()) {
+        row.cells[kOursPolling].value = *per_call;
+      } else {
+        row.cells[kOursPolling].missing = "FAIL";
+        notes->push_back(absl::StrFormat("%s %d B: %s", metric, size,
+                                         per_call.status().message()));
+      }
+      table->Add(row);
+    }
+  }
   notes->push_back(
       "callgrind counts: vDSO clock reads become system calls under "
       "valgrind and are not counted (Send makes one)");
@@ -206,7 +238,9 @@ int Main() {
     }
     return RunCountedCalls(call, static_cast<size_t>(FLAGS_counted_bytes),
                            FLAGS_counted_calls,
-                           static_cast<uint32_t>(FLAGS_counted_queue_size)) == 0
+                           static_cast<uint32_t>(FLAGS_counted_queue_size),
+                           static_cast<CountedPinning>(FLAGS_counted_pinning)) ==
+                   0
                ? 0
                : 1;
   }

@@ -32,8 +32,9 @@ namespace {
 class QueueMemory {
  public:
   QueueMemory(size_t message_bytes, int senders, uint32_t queue_size,
-              uint32_t watchers = 0) {
+              uint32_t watchers = 0, uint32_t pinners = 0) {
     QueueConfig config;
+    config.num_pinners = pinners;
     config.num_watchers = watchers;
     config.num_senders = static_cast<uint32_t>(senders);
     config.queue_size = queue_size;
@@ -250,15 +251,34 @@ LatencySummary MeasureSendCalls(size_t message_bytes, int senders, int calls,
 }
 
 int64_t RunCountedCalls(CountedCall call, size_t message_bytes, int calls,
-                        uint32_t queue_size) {
-  QueueMemory memory(message_bytes, /*senders=*/1, queue_size);
+                        uint32_t queue_size, CountedPinning pinning) {
+  QueueMemory memory(
+      message_bytes, /*senders=*/1, queue_size, /*watchers=*/0,
+      pinning == CountedPinning::kUnconfigured ? 0 : kPinnersCounted);
   const LocklessQueue& queue = memory.queue();
   Sender sender = memory.MakeSender();
   std::string message(message_bytes, 'x');
   std::string buffer(message_bytes, '\0');
   int64_t failed = 0;
   if (call == CountedCall::kSend) {
+    std::optional<Pinner> pinner;
+    if (pinning == CountedPinning::kHeldPin ||
+        pinning == CountedPinning::kSwapEverySend) {
+      absl::StatusOr<Pinner> made = queue.MakePinner();
+      if (!made.ok()) Die(std::string(made.status().message()));
+      pinner.emplace(*std::move(made));
+      failed += sender.Send(message.data(), message_bytes) != SendResult::kOk;
+      PinnedMessage view;
+      failed += pinner->Pin(queue.LatestQueueIndex(), &view) != PinResult::kGood;
+    }
     for (int i = 0; i < calls; ++i) {
+      if (pinning == CountedPinning::kSwapEverySend) {
+        // The oldest index sits in the ring slot this Send replaces.
+        pinner->Unpin();
+        PinnedMessage view;
+        failed +=
+            pinner->Pin(queue.OldestQueueIndex(), &view) != PinResult::kGood;
+      }
       failed += sender.Send(message.data(), message_bytes) != SendResult::kOk;
     }
     return failed;

@@ -44,9 +44,20 @@ LatencySummary MeasureSendCalls(size_t message_bytes, int senders, int calls,
 // Send(length)), or `calls` GOOD Reads of a full ring (filled by Sends between
 // rounds). Returns the number of calls of the counted kind that did not
 // succeed (0 when all is well). Aborts if the queue cannot be set up.
+// `pinning` (sends only): what pinning does around the counted Sends, on a
+// channel with kPinnersCounted pinner slots unless kUnconfigured.
 enum class CountedCall { kSend, kZeroCopySend, kRead };
+enum class CountedPinning {
+  kUnconfigured,   // num_pinners 0 (the default channel).
+  kNoPin,          // num_pinners 2, nothing pinned: each Send scans.
+  kHeldPin,        // One message pinned all along (parked once).
+  kSwapEverySend,  // Before each Send (uncounted), pin the message it
+                   // replaces: each Send parks a pinned scratch.
+};
+inline constexpr uint32_t kPinnersCounted = 2;
 int64_t RunCountedCalls(CountedCall call, size_t message_bytes, int calls,
-                        uint32_t queue_size);
+                        uint32_t queue_size,
+                        CountedPinning pinning = CountedPinning::kUnconfigured);
 
 }  // namespace benchmark_tool
 }  // namespace lockless

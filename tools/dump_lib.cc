@@ -275,12 +275,18 @@ Entry Inspect(const std::string& directory, const std::string& name,
             ? TimeText(*summary->latest_realtime_ns)
             : std::string("(being rewritten)"));
   }
+  std::string pinners;
+  if (summary->config.num_pinners > 0) {
+    pinners = absl::StrFormat(", pinners %d alive %d dead (%d pinned)",
+                              summary->pinners_alive, summary->pinners_dead,
+                              summary->pins_held);
+  }
   entry.line = absl::StrFormat(
       "%s: %s, %u bytes, senders %d alive %d dead, watchers %d alive %d "
-      "dead, %s, %s",
+      "dead%s, %s, %s",
       name, summary->config.DebugString(), summary->size_bytes,
       summary->senders_alive, summary->senders_dead, summary->watchers_alive,
-      summary->watchers_dead, latest, use);
+      summary->watchers_dead, pinners, latest, use);
   return entry;
 }
 

@@ -40,6 +40,16 @@ DEFINE_int32(sends, 200000, "Timed sends per sender-cost row.");
 DEFINE_bool(only_sends, false,
             "Only the 0-waiter sender loop (for valgrind --tool=callgrind "
             "--toggle-collect='lockless::Sender::Send*').");
+DEFINE_int32(num_pinners, 0,
+             "QueueConfig::num_pinners of the benchmarked channel (pinning's "
+             "cost when configured).");
+DEFINE_string(pin_mode, "none",
+              "With --num_pinners > 0, what a pinner on the sending thread "
+              "does around the timed Sends (outside Send, so callgrind's "
+              "count covers Send only): none; held (one message pinned for "
+              "the whole run: every Send scans a live pin, the first lap "
+              "parks it once); swap (before every Send, pin the message that "
+              "Send replaces: every Send parks a pinned scratch).");
 
 namespace lockless {
 namespace {
@@ -54,6 +64,7 @@ QueueConfig BenchConfig() {
   config.num_senders = 2;
   config.queue_size = 1024;
   config.message_data_size_bytes = 8;
+  config.num_pinners = static_cast<uint32_t>(FLAGS_num_pinners);
   return config;
 }
 
@@ -248,8 +259,28 @@ double SenderCost(int waiters) {
   while (ready.load() < waiters) std::this_thread::yield();
   Sender sender = *queue.MakeSender();
   uint64_t value = 0;
+  std::optional<Pinner> pinner;
+  if (FLAGS_num_pinners > 0 && FLAGS_pin_mode != "none") {
+    pinner.emplace(*queue.MakePinner());
+    (void)sender.Send(&value, 8);  // Something to pin.
+  }
+  if (pinner.has_value() && FLAGS_pin_mode == "held") {
+    PinnedMessage view;
+    if (pinner->Pin(queue.LatestQueueIndex(), &view) != PinResult::kGood) {
+      std::abort();
+    }
+  }
+  const bool swap_every_send = pinner.has_value() && FLAGS_pin_mode == "swap";
   const int64_t start = MonotonicNowNs();
-  for (int i = 0; i < FLAGS_sends; ++i) (void)sender.Send(&value, 8);
+  for (int i = 0; i < FLAGS_sends; ++i) {
+    if (swap_every_send) {
+      // The oldest index sits in the slot this Send replaces.
+      pinner->Unpin();
+      PinnedMessage view;
+      (void)pinner->Pin(queue.OldestQueueIndex(), &view);
+    }
+    (void)sender.Send(&value, 8);
+  }
   const int64_t elapsed = MonotonicNowNs() - start;
   stop.store(true);
   for (std::thread& thread : threads) thread.join();

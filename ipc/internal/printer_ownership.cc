@@ -39,6 +39,26 @@ void OnePass(const RegionView& region, const SlotsSnapshot& snapshot,
   report->in_flight = 0;
   for (uint32_t s = 0; s < snapshot.senders.size(); ++s) {
     const SenderFields& sender = snapshot.senders[s];
+    if (sender.swap_take.valid()) {
+      // Mid-swap of a pinned scratch: the scratch may be named twice (it
+      // and its parking place) and swap_take once or not at all.
+      if (region.NamesMessage(sender.scratch)) {
+        explained.insert(sender.scratch.message_index());
+      }
+      if (region.NamesMessage(sender.swap_take)) {
+        explained.insert(sender.swap_take.message_index());
+      }
+      if (OwnerGone(sender.owner_word, is_alive)) {
+        report->pending.push_back(absl::StrFormat(
+            "sender %u (%s) died while parking a pinned scratch (swap_take "
+            "%s); the next MakeSender finishes it (recovery pending, not "
+            "corruption)",
+            s, OwnerText(sender.owner_word, is_alive),
+            IndexText(sender.swap_take, queue_size, num_messages)));
+      } else {
+        ++report->in_flight;
+      }
+    }
     if (!sender.to_replace.valid()) continue;
     if (region.NamesMessage(sender.scratch)) {
       explained.insert(sender.scratch.message_index());
@@ -77,6 +97,12 @@ void OnePass(const RegionView& region, const SlotsSnapshot& snapshot,
   for (uint32_t s = 0; s < snapshot.senders.size(); ++s) {
     count(snapshot.senders[s].scratch,
           absl::StrFormat("sender %u scratch_index", s));
+  }
+  const uint32_t num_pinners = region.config().num_pinners;
+  for (uint64_t k = 0; k < snapshot.parked.size(); ++k) {
+    count(snapshot.parked[k],
+          absl::StrFormat("sender %u parked[%u]", k / num_pinners,
+                          k % num_pinners));
   }
   for (uint64_t m = 0; m < num_messages; ++m) {
     if (owners[m] == 1 || explained.count(m) != 0) continue;

@@ -22,6 +22,11 @@ bool ReadSlots(const RegionView& region, SlotsSnapshot* out) {
   out->ring.assign(queue_size, Index::Invalid());
   out->senders.assign(num_senders, SenderFields());
   out->watchers.assign(num_watchers, WatcherFields());
+  const uint32_t num_pinners = region.config().num_pinners;
+  out->pinners.assign(num_pinners, PinnerFields());
+  out->parked.assign(uint64_t{num_senders} * num_pinners, Index::Invalid());
+  PinnerFields* const pinners = out->pinners.data();
+  Index* const parked = out->parked.data();
   Index* const ring = out->ring.data();
   SenderFields* const senders = out->senders.data();
   WatcherFields* const watchers = out->watchers.data();
@@ -47,6 +52,19 @@ bool ReadSlots(const RegionView& region, SlotsSnapshot* out) {
         senders[s].scratch_guard_damage_bytes =
             GuardDamageBytes(region, senders[s].scratch.message_index());
       }
+      senders[s].swap_take = sender->swap_take.RelaxedLoad();
+      for (uint32_t j = 0; j < num_pinners; ++j) {
+        // relaxed: display snapshot.
+        parked[uint64_t{s} * num_pinners + j] =
+            region.parked(s, j)->RelaxedLoad();
+      }
+    }
+    for (uint32_t p = 0; p < num_pinners; ++p) {
+      const PinnerSlot* const pinner = region.pinner(p);
+      pinners[p].owner_word = pinner->ownership.RawOwnerWord();
+      pinners[p].owner = LoadOwnerRecord(pinner->owner);
+      // relaxed: display snapshot.
+      pinners[p].pinned = pinner->pinned.RelaxedLoad();
     }
     for (uint32_t w = 0; w < num_watchers; ++w) {
       const WatcherSlot* const watcher = region.watcher(w);

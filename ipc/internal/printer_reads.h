@@ -34,6 +34,13 @@ struct SenderFields {
   Index to_replace;
   // GuardDamageBytes of the scratch message (0 when intact or unnamed).
   uint64_t scratch_guard_damage_bytes = 0;
+  Index swap_take;  // Pinning: a swap of a pinned scratch in flight.
+};
+
+struct PinnerFields {
+  uint32_t owner_word = 0;
+  OwnerIdentity owner{};
+  Index pinned;
 };
 
 struct WatcherFields {
@@ -50,6 +57,9 @@ struct SlotsSnapshot {
   std::vector<Index> ring;
   std::vector<SenderFields> senders;
   std::vector<WatcherFields> watchers;
+  std::vector<PinnerFields> pinners;
+  // Parked entry j of sender s at [s * num_pinners + j].
+  std::vector<Index> parked;
 };
 
 // Fills *out from the region. False if the memory faulted (file truncated).

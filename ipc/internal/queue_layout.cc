@@ -31,7 +31,9 @@ absl::StatusOr<Layout> ComputeLayout(const QueueConfig& config) {
   // 2^32 and the payload by 2^30, so every product stays under 2^63.
   Layout layout;
   layout.config = config;
-  layout.num_messages = uint64_t{config.queue_size} + config.num_senders;
+  layout.num_messages =
+      uint64_t{config.queue_size} +
+      uint64_t{config.num_senders} * (1 + uint64_t{config.num_pinners});
   layout.ring_offset = RoundUp(sizeof(RegionHeader), kCacheLineBytes);
   layout.ring_lines = static_cast<uint32_t>(
       RoundUp(config.queue_size, kRingSlotsPerLine) / kRingSlotsPerLine);
@@ -50,8 +52,14 @@ absl::StatusOr<Layout> ComputeLayout(const QueueConfig& config) {
   layout.senders_offset =
       layout.watchers_offset + uint64_t{config.num_watchers} *
                                    sizeof(WatcherSlot);
-  layout.total_size_bytes =
+  layout.pinners_offset =
       layout.senders_offset + uint64_t{config.num_senders} * sizeof(SenderSlot);
+  layout.parked_offset =
+      layout.pinners_offset + uint64_t{config.num_pinners} * sizeof(PinnerSlot);
+  layout.total_size_bytes = RoundUp(
+      layout.parked_offset + uint64_t{config.num_senders} *
+                                 config.num_pinners * sizeof(AtomicIndex),
+      kCacheLineBytes);
   if (layout.total_size_bytes > kMaxRegionSizeBytes) {
     return absl::InvalidArgumentError(absl::StrFormat(
         "configuration %s needs %u bytes, more than the maximum region size "
@@ -158,6 +166,20 @@ void InitializeRegion(const RegionView& region, uint32_t first_queue_index) {
     sender->scratch_index.RelaxedStore(
         Index(QueueIndex::kInvalidValue, queue_size + s));
     sender->to_replace.RelaxedStore(Index::Invalid());
+    sender->swap_take.RelaxedStore(Index::Invalid());
+    sender->swap_parked_entry.store(0, std::memory_order_relaxed);
+    for (uint32_t j = 0; j < config.num_pinners; ++j) {
+      region.parked(s, j)->RelaxedStore(
+          Index(QueueIndex::kInvalidValue,
+                queue_size + config.num_senders + s * config.num_pinners + j));
+    }
+  }
+  for (uint32_t p = 0; p < config.num_pinners; ++p) {
+    PinnerSlot* const pinner = region.pinner(p);
+    std::memset(static_cast<void*>(&pinner->ownership), 0,
+                sizeof(pinner->ownership));
+    ClearOwnerRecord(pinner->owner);
+    pinner->pinned.RelaxedStore(Index::Invalid());
   }
 
   header->magic = kRegionMagic;
@@ -167,7 +189,9 @@ void InitializeRegion(const RegionView& region, uint32_t first_queue_index) {
                                 config.queue_size,
                                 static_cast<uint32_t>(sizeof(Index)),
                                 config.message_data_size_bytes,
-                                config.min_message_age_ns};
+                                config.min_message_age_ns,
+                                config.num_pinners,
+                                /*reserved0=*/0};
   header->next_queue_index.RelaxedStore(
       first_queue_index == 0 ? QueueIndex::Invalid() : first);
   header->reserved1 = 0;
@@ -191,6 +215,9 @@ std::vector<std::atomic<uint32_t>*> RobustFutexWords(const RegionView& region) {
   }
   for (uint32_t s = 0; s < region.config().num_senders; ++s) {
     words.push_back(&region.sender(s)->ownership.futex);
+  }
+  for (uint32_t p = 0; p < region.config().num_pinners; ++p) {
+    words.push_back(&region.pinner(p)->ownership.futex);
   }
   return words;
 }

@@ -3,9 +3,11 @@
 //   RegionHeader                      (cache-line aligned fields, see below)
 //   AtomicIndex  ring[queue_size]     which message sits in each ring slot,
 //                                     interleaved over cache lines (Layout)
-//   Message      messages[queue_size + num_senders]
+//   Message      messages[queue_size + num_senders * (1 + num_pinners)]
 //   WatcherSlot  watchers[num_watchers]
 //   SenderSlot   senders[num_senders]
+//   PinnerSlot   pinners[num_pinners]
+//   AtomicIndex  parked[num_senders][num_pinners]   spare messages per sender
 //
 // Every array starts on a cache line; every Message is padded to whole cache
 // lines so a sender filling its scratch message never false-shares with a
@@ -16,9 +18,14 @@
 // RobustMutex, which only their owning thread ever follows.
 //
 // Ownership invariant (what makes death recovery possible without a free
-// list): each of the queue_size + num_senders messages is referenced by exactly
-// one ring slot or exactly one sender's scratch_index, except transiently
-// inside a send, where the sender's to_replace names the other candidate.
+// list): each of the queue_size + num_senders * (1 + num_pinners) messages is
+// referenced by exactly one ring slot, one sender's scratch_index or one
+// sender's parked entry, except transiently: inside a send, where the
+// sender's to_replace names the other candidate, and inside a swap of a
+// pinned scratch with a parked message (SenderSlot::swap_take), which names
+// the parked message moving to the scratch. Every ownership move is local to
+// one sender slot (its scratch, its to_replace's ring slot, its own parked
+// entries): no message ever moves from one sender to another directly.
 #ifndef LOCKLESS_IPC_INTERNAL_QUEUE_LAYOUT_H_
 #define LOCKLESS_IPC_INTERNAL_QUEUE_LAYOUT_H_
 
@@ -46,8 +53,9 @@ inline constexpr uint64_t kRegionMagic = 0x5353454c4b434f4cull;
 // 2: wake-up words (issue 11). 3: owner records (issue 12). 4: first queue
 // index and minimum message age (issue 16). 5: ring slots interleaved over
 // cache lines (issue 14). 6: guard bytes after every message's payload
-// (issue 16).
-inline constexpr uint32_t kLayoutVersion = 6;
+// (issue 16). 7: pinner slots, parked messages and the swap intent (issue
+// 16, pinning).
+inline constexpr uint32_t kLayoutVersion = 7;
 // Value of RegionHeader::initialized once the region is ready. Not just 1, so
 // that a foreign file is unlikely to look initialised.
 inline constexpr uint32_t kInitializedValue = 0x1d1e1a11u;
@@ -62,8 +70,10 @@ struct StoredConfig {
   uint32_t index_bytes;  // sizeof(Index): 4 or 8; both sides must agree.
   uint64_t message_data_size_bytes;
   uint64_t min_message_age_ns;  // QueueConfig::min_message_age_ns.
+  uint32_t num_pinners;
+  uint32_t reserved0;  // 0.
 };
-static_assert(sizeof(StoredConfig) == 32);
+static_assert(sizeof(StoredConfig) == 40);
 
 // Who owns a robust mutex, as its owner describes itself (plain copy).
 struct OwnerIdentity {
@@ -254,6 +264,31 @@ struct alignas(kCacheLineBytes) SenderSlot {
   // During a send: the ring entry the sender is about to replace. Invalid
   // when no replacement is in flight.
   AtomicIndex to_replace;
+  // Swap intent (pinning, see scratch_parking.h): while valid, the sender is
+  // swapping its pinned scratch with parked entry swap_parked_entry, whose
+  // message (swap_take) becomes the scratch. Written by the owner only:
+  // swap_parked_entry (relaxed), then swap_take (release), then
+  // parked[j] := scratch, scratch_index := swap_take, swap_take := invalid.
+  // Idle: invalid (and swap_parked_entry left behind). Resolved for a dead
+  // owner under setup_lock (ResolveSwapIntent).
+  AtomicIndex swap_take;
+  std::atomic<uint32_t> swap_parked_entry;
+};
+
+struct alignas(kCacheLineBytes) PinnerSlot {
+  // Owned by the thread holding the Pinner, claimed under setup_lock like a
+  // sender slot. FUTEX_OWNER_DIED marks a pinner that died; its `pinned` is
+  // cleared under setup_lock (ReleaseDeadPinners) and the slot reused.
+  // Idle: 0.
+  RobustMutex ownership;
+  // The owner (owner_liveness.h), written as for SenderSlot::owner.
+  OwnerRecord owner;
+  // The ring entry (queue-index bits + message index) this pinner pins, or
+  // is about to pin (Pin stores it before validating); invalid when none.
+  // Written by the owner (release store + seq_cst fence in Pin, release in
+  // Unpin) and, for a dead owner, under setup_lock. Senders load it after a
+  // seq_cst fence and never hand out a message it names as scratch.
+  AtomicIndex pinned;
 };
 
 // Ring entries per cache line.
@@ -284,6 +319,8 @@ struct Layout {
   uint64_t num_messages;
   uint64_t watchers_offset;
   uint64_t senders_offset;
+  uint64_t pinners_offset;
+  uint64_t parked_offset;
   uint64_t total_size_bytes;
 };
 
@@ -335,6 +372,15 @@ class RegionView {
   SenderSlot* sender(uint32_t i) const {
     return reinterpret_cast<SenderSlot*>(base_ + layout_.senders_offset) + i;
   }
+  PinnerSlot* pinner(uint32_t i) const {
+    return reinterpret_cast<PinnerSlot*>(base_ + layout_.pinners_offset) + i;
+  }
+  // Parked entry `j` (< num_pinners) of sender slot `s`: a spare message
+  // that sender owns (SenderSlot::swap_take).
+  AtomicIndex* parked(uint32_t s, uint32_t j) const {
+    return reinterpret_cast<AtomicIndex*>(base_ + layout_.parked_offset) +
+           uint64_t{s} * layout_.config.num_pinners + j;
+  }
 
  private:
   unsigned char* base_ = nullptr;
@@ -357,12 +403,13 @@ uint64_t GuardDamageBytes(const RegionView& region, uint64_t message_index);
 // Writes a fresh, consistent queue into `region` (whose setup_lock the caller
 // holds): ring slot i holds message i as if published one lap before
 // `first_queue_index`, sender s owns message queue_size + s, watchers idle,
-// then the header and finally `initialized`. `first_queue_index` is 0 except
+// parked entry j of sender s owns message queue_size + num_senders +
+// s * num_pinners + j, then the header and finally `initialized`. `first_queue_index` is 0 except
 // in tests that start near the 32-bit wrap point.
 void InitializeRegion(const RegionView& region, uint32_t first_queue_index);
 
 // The futex words of every robust mutex in the region (setup lock, watchers,
-// senders), for the death-test harness.
+// senders, pinners), for the death-test harness.
 std::vector<std::atomic<uint32_t>*> RobustFutexWords(const RegionView& region);
 
 }  // namespace internal

@@ -27,10 +27,25 @@
 //   e. CAS next_queue_index forward
 //   f. scratch_index := T                 (the replaced one is ours)
 //   g. to_replace := invalid
-// Ownership invariant: every message is owned by exactly one ring slot or one
-// sender. A sender owns S's message until d succeeds and T's message from then
-// on; the ring slot owns S's message from d on. So a dead sender is in one of:
+// and, only with pinning (num_pinners > 0; scratch_parking.h), if the
+// scratch it took is pinned:
+//   h. swap_parked_entry := j, swap_take := P (parked[j], named by no pin)
+//   i. parked[j] := its scratch
+//   j. scratch_index := P
+//   k. swap_take := invalid
+// (The same h..k run when a slot is claimed, by the claimer holding it.)
+// Ownership invariant: every message is owned by exactly one ring slot, one
+// sender's scratch or one sender's parked entry. A sender owns S's message
+// until d succeeds and T's message from then on; the ring slot owns S's
+// message from d on. Steps h..k only move messages among one sender's own
+// scratch and parked entries, so a dead sender first gets its swap resolved
+// from its own words (state 0), and then is in exactly the states it would be
+// in without pinning:
 //
+//   State 0: swap_take P valid (died in h..k). parked[j] == scratch: died
+//            after i, finish with j. scratch == P: died after j. parked[j]
+//            == P: died before i. Then clear swap_take (k). Each write is
+//            idempotent, so a recoverer's death just repeats it.
 //   State 1: T invalid (died before c, after g, or after a failed d).
 //            Owns S's message. Consistent; nothing to do.
 //   State 2: T == S (died between f and g). Owns it; clear T.
@@ -66,6 +81,12 @@
 //     no dead sender took it) or equal to it (after f: the message it took);
 //   - the scratch_index of every dead sender already made consistent (it owns
 //     it; O's are exclusive);
+//   - every parked entry of every slot, and the swap_take of every sender not
+//     known dead mid-swap (both name messages that slot owns at the time of
+//     the read; parked entries are never a sender's S or T, and a swap
+//     happens only after g, so a 3c sender's O is never among them). A
+//     sender stopped forever inside a swap thus hides nothing: its scratch,
+//     its parked entries and its swap_take together name all its messages;
 //   - for a sender not known dead in the middle (to_replace T valid and
 //     != S): read T, S, T again (equal, so S and T come from one attempt)
 //     and look at ring[q % queue_size]. Holding S: its publish went in and
@@ -106,6 +127,8 @@
 // Finally next_queue_index is advanced past any slot a dead sender published
 // without advancing it, so LatestQueueIndex() is exact again.
 #include "ipc/internal/sender_recovery.h"
+
+#include "ipc/internal/scratch_parking.h"
 
 #include <sched.h>
 #include <time.h>
@@ -285,6 +308,12 @@ class Recovery {
       if (StateOf(slot) != SlotState::kDead) continue;
       known_dead_[s] = true;
       grew = true;
+      // Pinning's swap first (state 0 above): afterwards the slot's
+      // scratch and parked entries are its own again, and its publish is
+      // in state 1, 2 or 3 exactly as without pinning.
+      if (absl::Status status = ResolveSwapIntent(region_, s); !status.ok()) {
+        return status;
+      }
       const SlotWords words = ReadDeadSlot(slot);
       if (!region_.NamesMessage(words.scratch_index)) {
         return absl::DataLossError(absl::StrFormat(
@@ -372,6 +401,25 @@ class Recovery {
     // and its to_replace may be stale.
   }
 
+  // Pinning: a slot's parked entries name messages only it owns (a dead
+  // slot's as much as a live one's: they are never its S or T), and a slot
+  // not known dead that is mid-swap owns its swap_take too (its resolution,
+  // for a known dead one, ran at admission). Each value read names a
+  // message in circulation at the time it was read: never the O of a
+  // sender dead since before the epoch.
+  void MarkParked(uint32_t s) {
+    for (uint32_t j = 0; j < region_.config().num_pinners; ++j) {
+      // acquire: pairs with the swap's release stores (only the value
+      // matters).
+      Mark(region_.parked(s, j)->Load());
+    }
+    if (!known_dead_[s]) {
+      // acquire: as above.
+      const Index take = region_.sender(s)->swap_take.Load();
+      if (take.valid()) Mark(take);
+    }
+  }
+
   // One accounting pass (see the top of the file). `complete_view` is
   // cleared if any sender was live, i.e. the pass may have missed a moving
   // message.
@@ -379,6 +427,7 @@ class Recovery {
     ++report_.ring_scans;
     for (uint32_t s = 0; s < num_senders_; ++s) {
       const SenderSlot* const slot = region_.sender(s);
+      MarkParked(s);
       if (known_dead_[s]) {
         if (!IsUndecided(s)) Mark(ReadDeadSlot(slot).scratch_index);
         continue;
@@ -496,8 +545,10 @@ bool SenderSlotClaimable(const RegionView& region, uint32_t slot) {
   if (word == 0) return true;
   if (!OwnerDied(word) || OwnerTid(word) != 0) return false;
   // relaxed: written only under the setup lock (recovery) or by the dead
-  // owner, whose stores the kernel's marking ordered before ours.
-  return !sender->to_replace.RelaxedLoad().valid();
+  // owner, whose stores the kernel's marking ordered before ours. A swap
+  // intent left by a dead owner must be resolved first (recovery does).
+  return !sender->to_replace.RelaxedLoad().valid() &&
+         !sender->swap_take.RelaxedLoad().valid();
 }
 
 void SetRecoveryPassObserver(RecoveryPassObserver observer) {

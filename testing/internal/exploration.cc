@@ -103,6 +103,15 @@ bool Exploration::InReplacementWindow(int a) const {
          view_.sender(static_cast<uint32_t>(slot))->to_replace.Load().valid();
 }
 
+bool Exploration::InSwap(int a) const {
+  const Actor& actor = actors_[a];
+  if (actor.state != ActorState::kParked) return false;
+  const int slot = LogOf(actor).slot;
+  // acquire: only the value matters; the actor is parked.
+  return slot >= 0 &&
+         view_.sender(static_cast<uint32_t>(slot))->swap_take.Load().valid();
+}
+
 bool Exploration::HasStaleReplacement(int a) const {
   if (!InReplacementWindow(a)) return false;
   const auto* slot =
@@ -177,8 +186,12 @@ ScheduleOutcome Exploration::TakeOutcome() {
 int Exploration::Find(ActorRef ref) const {
   int seen = 0;
   const bool recoverer = ref.role == ActorRef::Role::kRecoverer;
+  const bool pinner = ref.role == ActorRef::Role::kPinner;
   for (int a = 0; a < num_actors(); ++a) {
-    if (actors_[a].spec.recoverer != recoverer) continue;
+    if (actors_[a].spec.recoverer != recoverer ||
+        actors_[a].spec.pinner != pinner) {
+      continue;
+    }
     if (seen++ == ref.number) return a;
   }
   return -1;
@@ -233,7 +246,8 @@ std::string Exploration::PendingName(const Actor& actor) const {
 
 absl::Status Exploration::Begin(const std::string& description) {
   const int senders = static_cast<int>(scenario_.sends.size());
-  if (senders < 1 || senders + scenario_.max_recoverers > kMaxActors ||
+  if (senders < 1 || scenario_.pinners < 0 ||
+      senders + scenario_.pinners + scenario_.max_recoverers > kMaxActors ||
       scenario_.max_recoverers < 0) {
     return absl::InvalidArgumentError("explorer: 1..8 actors in all");
   }
@@ -250,6 +264,7 @@ absl::Status Exploration::Begin(const std::string& description) {
       static_cast<uint32_t>(senders + std::max(scenario_.max_recoverers, 1));
   config_.queue_size = scenario_.queue_size;
   config_.message_data_size_bytes = scenario_.message_data_size_bytes;
+  config_.num_pinners = static_cast<uint32_t>(scenario_.pinners);
   absl::StatusOr<::lockless::internal::Layout> layout =
       ::lockless::internal::ComputeLayout(config_);
   if (!layout.ok()) return layout.status();
@@ -305,6 +320,13 @@ absl::Status Exploration::Begin(const std::string& description) {
       return absl::InternalError(absl::StrCat(
           "explorer: s", s, " did not reach its first write"));
     }
+  }
+  for (int p = 0; p < scenario_.pinners; ++p) {
+    ActorSpec spec;
+    spec.pinner = true;
+    spec.pins = scenario_.pin_rounds;
+    spec.payload_actor = kFirstPinnerPayloadActor + p;  // Sends nothing.
+    EXPLORER_RETURN_IF_ERROR(Spawn(spec, absl::StrCat("p", p)));
   }
   return Checkpoint();
 }
@@ -410,6 +432,8 @@ absl::Status Exploration::Reap(int a, int status) {
   switch (code) {
     case kExitDone:
       break;
+    case kExitPinFailed:
+      return Fail(absl::StrFormat("%s: %s", actor.name, log.pin_failure));
     case kExitSendFailed:
       return Fail(absl::StrFormat(
           "%s: its send #%d returned %s on a healthy channel", actor.name,
@@ -439,6 +463,10 @@ absl::Status Exploration::Reap(int a, int status) {
     if (log.max_pass >= 1) ++stats_.recoveries_with_accounting;
     Note(absl::StrFormat("%s%s ends: MakeSender OK (slot %d), %u send(s) kOk",
                          Prefix(), actor.name, log.slot, log.sends_ok));
+  } else if (actor.spec.pinner) {
+    stats_.pins += log.pins_ok;
+    Note(absl::StrFormat("%s%s ends: %d pin(s) kGood", Prefix(), actor.name,
+                         log.pins_ok));
   } else {
     Note(absl::StrFormat("%s%s ends: %u send(s) kOk", Prefix(), actor.name,
                          log.sends_ok));
@@ -551,8 +579,19 @@ absl::Status Exploration::Kill(int a) {
     const Index scratch = words->scratch_index.Load();
     const Index to_replace = words->to_replace.Load();
     const bool took_replaced = actor.published && to_replace.valid();
-    dead_truth_[static_cast<uint32_t>(slot)] =
+    uint32_t owned =
         took_replaced ? to_replace.message_index() : scratch.message_index();
+    // Mid-swap of a pinned scratch (scratch_parking.h): once the scratch is
+    // parked (parked[j] == scratch), what it owns as scratch is swap_take.
+    const Index take = words->swap_take.Load();
+    if (take.valid()) {
+      const uint32_t j = words->swap_parked_entry.load();
+      if (j < config_.num_pinners &&
+          view_.parked(static_cast<uint32_t>(slot), j)->Load() == scratch) {
+        owned = take.message_index();
+      }
+    }
+    dead_truth_[static_cast<uint32_t>(slot)] = owned;
   }
   // The words the kernel will mark at this death (actors are
   // single-threaded: tid == pid).
@@ -583,6 +622,8 @@ absl::Status Exploration::Kill(int a) {
   ++stats_.kills_before[kind];
   if (actor.spec.recoverer) {
     ++stats_.recoverers_killed;
+  } else if (actor.spec.pinner) {
+    ++stats_.pinners_killed;
   } else if (RecovererInMakeSender()) {
     ++stats_.senders_killed_during_recovery;
   }
@@ -719,6 +760,7 @@ absl::Status Exploration::StartRecoverer() {
 // and only what holds under concurrency is checked).
 absl::Status Exploration::Checkpoint() {
   if (!failure_.empty()) return CheckFailed();
+  EXPLORER_RETURN_IF_ERROR(CheckPins());
   const bool exact = !AnyBlocked();
   const uint32_t queue_size = config_.queue_size;
   const QueueIndex latest = queue_->LatestQueueIndex();
@@ -752,6 +794,30 @@ absl::Status Exploration::Checkpoint() {
     if (q == next && result != ReadResult::kNothingNew) {
       return Fail(absl::StrCat("index ", q, " = next_queue_index reads ",
                                ReadResultName(result)));
+    }
+  }
+  return absl::OkStatus();
+}
+
+absl::Status Exploration::CheckPins() {
+  for (const Actor& actor : actors_) {
+    // A parked pinner's log is final until it is stepped again; a blocked
+    // one's may be changing; an ended one's pin is released or dead.
+    if (!actor.spec.pinner || actor.state != ActorState::kParked) continue;
+    const ActorLog& log = LogOf(actor);
+    if (log.pin_active == 0) continue;
+    ++stats_.pin_checks;
+    const unsigned char* data = view_.message(log.pinned_message)->data();
+    if (std::memcmp(data, log.pinned_bytes, log.pinned_length) != 0) {
+      return Fail(absl::StrFormat(
+          "%s pins message %u, but its bytes changed while pinned: %s "
+          "instead of %s",
+          actor.name, log.pinned_message,
+          absl::CHexEscape(std::string(reinterpret_cast<const char*>(data),
+                                       log.pinned_length)),
+          absl::CHexEscape(
+              std::string(reinterpret_cast<const char*>(log.pinned_bytes),
+                          log.pinned_length))));
     }
   }
   return absl::OkStatus();
@@ -805,6 +871,7 @@ absl::Status Exploration::CheckRead(uint32_t q, const std::string& bytes,
 
 absl::Status Exploration::AfterWrite(int a, const Place& p) {
   Actor& actor = actors_[a];
+  if (p.place == RegionPlace::kSenderParked) ++stats_.parks;
   const int own_slot = LogOf(actor).slot;
   if (own_slot >= 0) {
     const auto* slot = view_.sender(static_cast<uint32_t>(own_slot));
@@ -817,6 +884,11 @@ absl::Status Exploration::AfterWrite(int a, const Place& p) {
     if (!slot->to_replace.Load().valid()) actor.published = false;
     // A recoverer that has claimed a slot is its owner now.
     if (actor.spec.recoverer) dead_truth_.erase(static_cast<uint32_t>(own_slot));
+  }
+  // A recoverer locking a sender slot claims it: from then on the slot is
+  // its own (its claim may park a pinned scratch, changing the scratch).
+  if (actor.spec.recoverer && p.place == RegionPlace::kSenderOwnership) {
+    dead_truth_.erase(static_cast<uint32_t>(p.index));
   }
   // A recovery (a recoverer inside MakeSender) that has just finished a dead
   // slot (to_replace cleared) must have left it owning the truth.
@@ -873,6 +945,21 @@ absl::Status Exploration::CheckOwnership(const char* when) {
     ++owners[scratch.message_index()];
     absl::StrAppend(&owner_names[scratch.message_index()], " sender[", s,
                     "]");
+    const Index take = slot->swap_take.Load();
+    if (take.valid()) {
+      return Fail(absl::StrCat(when, ": sender[", s, "] still has a swap ",
+                               take.DebugString(), " in flight"));
+    }
+    for (uint32_t j = 0; j < config_.num_pinners; ++j) {
+      const Index parked = view_.parked(s, j)->Load();
+      if (!view_.NamesMessage(parked)) {
+        return Fail(absl::StrCat(when, ": sender[", s, "].parked[", j,
+                                 "] holds ", parked.DebugString()));
+      }
+      ++owners[parked.message_index()];
+      absl::StrAppend(&owner_names[parked.message_index()], " sender[", s,
+                      "].parked[", j, "]");
+    }
   }
   for (size_t m = 0; m < owners.size(); ++m) {
     if (owners[m] != 1) {
@@ -1003,6 +1090,18 @@ absl::Status Exploration::FinalChecks() {
     if (absl::Status guards = queue_->CheckGuards(); !guards.ok()) {
       return Fail(absl::StrCat("with every slot claimed: ",
                                guards.ToString()));
+    }
+    // No pinner slot leaked either (dead pinners were released).
+    std::vector<Pinner> pinners;
+    for (uint32_t p = 0; p < config_.num_pinners; ++p) {
+      absl::StatusOr<Pinner> pinner = queue_->MakePinner();
+      if (!pinner.ok()) {
+        return Fail(absl::StrFormat(
+            "pinner slot leaked: MakePinner %u of %u with every actor gone "
+            "failed: %s",
+            p + 1, config_.num_pinners, pinner.status().ToString()));
+      }
+      pinners.push_back(*std::move(pinner));
     }
     return absl::OkStatus();
   }();

@@ -131,6 +131,14 @@ class Exploration {
   // The same, with a stale to_replace: its target slot holds neither
   // to_replace nor its own publish.
   bool HasStaleReplacement(int a) const;
+  // Whether `a` is a sender parked inside a swap of a pinned scratch (its
+  // slot's swap_take recorded and not yet cleared).
+  bool InSwap(int a) const;
+  // Whether `a` is a pinner parked while holding a pin.
+  bool HoldsPin(int a) const {
+    return actors_[a].spec.pinner && actors_[a].state == ActorState::kParked &&
+           LogOf(actors_[a]).pin_active != 0;
+  }
   // Whether a dead sender slot has a replacement in flight.
   bool DeadSenderMidReplacement() const;
   // Whether `a` is in its replacement window for the same queue index as a
@@ -154,6 +162,8 @@ class Exploration {
   // Reads every index the ring holds, as a reader would (see the .cc).
   absl::Status Checkpoint();
   absl::Status CheckRead(uint32_t q, const std::string& bytes, bool exact);
+  // Every parked pinner holding a pin: its message's bytes are unchanged.
+  absl::Status CheckPins();
   absl::Status CheckOwnership(const char* when);
   // Bookkeeping after `a` wrote `place`: its publish, recovery's decisions.
   absl::Status AfterWrite(int a, const Place& place);

@@ -7,6 +7,7 @@
 #include <algorithm>
 #include <cerrno>
 #include <cstdio>
+#include <cstring>
 #include <optional>
 #include <string>
 #include <utility>
@@ -71,6 +72,64 @@ void StopAtPass(int pass) {
   ReportAndWait(StopReport{kStopPass, pass, 0});
 }
 
+[[noreturn]] void PinFailed(ActorLog* log, const char* why) {
+  std::snprintf(log->pin_failure, sizeof(log->pin_failure), "%s", why);
+  _exit(kExitPinFailed);
+}
+
+// The pinner actor (ActorSpec::pinner).
+[[noreturn]] void PinnerMain(const ActorSpec& spec,
+                             const SteppedRegion& region,
+                             const QueueConfig& config,
+                             const LocklessQueue& queue,
+                             const WriteStepHooks& hooks, ActorLog* log) {
+  absl::StatusOr<Pinner> pinner = queue.MakePinner();  // Untraced setup.
+  if (!pinner.ok()) {
+    WriteStderr("explorer actor: setup MakePinner failed\n");
+    _exit(kExitSetupFailed);
+  }
+  const ::lockless::internal::RegionView view(
+      region.primary(), *::lockless::internal::ComputeLayout(config));
+  StartWriteStepping(region, hooks);
+  for (int round = 0; round < spec.pins; ++round) {
+    const QueueIndex target = round % 2 == 0 ? queue.LatestQueueIndex()
+                                             : queue.OldestQueueIndex();
+    PinnedMessage pinned;
+    const PinResult result = pinner->Pin(target, &pinned);
+    if (result == PinResult::kNothingNew || result == PinResult::kTooOld ||
+        result == PinResult::kOverwrote) {
+      continue;  // Refused cleanly; nothing pinned.
+    }
+    if (result != PinResult::kGood) PinFailed(log, PinResultName(result));
+    if (pinned.info.length > sizeof(log->pinned_bytes) ||
+        pinned.info.queue_index != target) {
+      PinFailed(log, "Pin returned a view of another index or length");
+    }
+    // relaxed: our own word; only the value matters.
+    log->pinned_message = view.pinner(pinner->slot())
+                              ->pinned.RelaxedLoad()
+                              .message_index();
+    log->pinned_length = static_cast<uint32_t>(pinned.info.length);
+    std::memcpy(log->pinned_bytes, pinned.data, pinned.info.length);
+    log->pin_active = 1;
+    ++log->pins_ok;
+    // Our next write is the unpin: the scheduler runs others before it.
+    pinner->Unpin();
+    // Nobody ran between the unpin's store and here (one actor at a time):
+    // these are the bytes as they were when the pin ended.
+    if (std::memcmp(log->pinned_bytes, pinned.data, pinned.info.length) !=
+        0) {
+      PinFailed(log, "the pinned bytes changed while pinned");
+    }
+    log->pin_active = 0;
+  }
+  {
+    // Releases the slot (a traced futex write).
+    Pinner done = *std::move(pinner);
+  }
+  _exit(kExitDone);
+}
+
 }  // namespace
 
 void ActorMain(const ActorSpec& spec, const SteppedRegion& region,
@@ -94,6 +153,7 @@ void ActorMain(const ActorSpec& spec, const SteppedRegion& region,
   hooks.before_write = StopBeforeWrite;
   hooks.failure_exit_code = kExitSteppingFailed;
 
+  if (spec.pinner) PinnerMain(spec, region, config, *queue, hooks, log);
   std::optional<Sender> sender;
   if (!spec.recoverer) {
     // Untraced setup: s_i claims slot i before anything else happens.

@@ -44,6 +44,15 @@ struct ActorLog {
   int32_t slot;              // Its sender slot; -1: none (yet).
   int32_t max_pass;          // Highest recovery pass reached; -1: none.
   char make_sender_message[240];
+  // Pinners: while pin_active, the actor holds a pin on message
+  // pinned_message, whose payload was pinned_bytes (pinned_length) when
+  // pinned. pins_ok counts kGood pins; pin_failure says why it gave up.
+  int32_t pin_active;
+  uint32_t pinned_message;
+  uint32_t pinned_length;
+  unsigned char pinned_bytes[256];
+  int32_t pins_ok;
+  char pin_failure[120];
 };
 
 struct SharedLog {
@@ -74,6 +83,7 @@ enum ActorExitCode : int {
   kExitSendFailed = 82,      // A Send did not return kOk (see the log).
   kExitSteppingFailed = 83,  // The write stepper broke.
   kExitParentGone = 84,      // A pipe to the parent closed.
+  kExitPinFailed = 85,       // A pinner's check failed (see the log).
 };
 
 struct ActorSpec {
@@ -87,6 +97,12 @@ struct ActorSpec {
   bool sabotage = false;
   // ExplorerScenario::overrun_guards.
   bool overrun_guards = false;
+  // A pinner claims a pinner slot (untraced) and then, `pins` times, pins
+  // the newest (even rounds) or oldest (odd rounds) index, holds the pin
+  // until its next write (the scheduler runs others meanwhile), unpins and
+  // checks the bytes did not change; finally it releases its slot.
+  bool pinner = false;
+  int pins = 0;
 };
 
 // The body of every actor child, right after fork(); never returns. Closes

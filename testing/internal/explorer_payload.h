@@ -24,6 +24,8 @@ namespace lockless::testing::internal {
 inline constexpr size_t kMinPayloadBytes = 12;
 inline constexpr size_t kMaxPayloadBytes = 255;  // Length fits byte 3.
 inline constexpr int kFirstRecovererPayloadActor = 16;
+// Pinner actors send nothing; their payload numbers only keep them apart.
+inline constexpr int kFirstPinnerPayloadActor = 48;
 inline constexpr int kSetupPayloadActor = 0xee;
 inline constexpr int kCheckPayloadActor = 0xef;
 

@@ -92,6 +92,38 @@ Place Locate(const ::lockless::internal::RegionView& view, uint64_t offset) {
     if (Within(address, &slot->to_replace, sizeof(slot->to_replace))) {
       return {RegionPlace::kSenderToReplace, s};
     }
+    if (Within(address, &slot->swap_take, sizeof(slot->swap_take)) ||
+        Within(address, &slot->swap_parked_entry,
+               sizeof(slot->swap_parked_entry))) {
+      return {RegionPlace::kSenderSwap, s};
+    }
+  }
+  const uint32_t num_pinners = view.config().num_pinners;
+  const uint64_t pinners_end =
+      layout.pinners_offset +
+      uint64_t{num_pinners} * sizeof(::lockless::internal::PinnerSlot);
+  if (offset >= layout.pinners_offset && offset < pinners_end) {
+    const int p = static_cast<int>((offset - layout.pinners_offset) /
+                                   sizeof(::lockless::internal::PinnerSlot));
+    const auto* slot = view.pinner(static_cast<uint32_t>(p));
+    if (Within(address, &slot->ownership, sizeof(slot->ownership))) {
+      return {RegionPlace::kPinnerOwnership, p};
+    }
+    if (Within(address, &slot->owner, sizeof(slot->owner))) {
+      return {RegionPlace::kPinnerOwner, p};
+    }
+    if (Within(address, &slot->pinned, sizeof(slot->pinned))) {
+      return {RegionPlace::kPinnerPinned, p};
+    }
+  }
+  const uint64_t parked_end =
+      layout.parked_offset + uint64_t{view.config().num_senders} *
+                                 num_pinners * sizeof(AtomicIndex);
+  if (num_pinners > 0 && offset >= layout.parked_offset &&
+      offset < parked_end) {
+    const uint64_t k = (offset - layout.parked_offset) / sizeof(AtomicIndex);
+    return {RegionPlace::kSenderParked, static_cast<int>(k / num_pinners),
+            k % num_pinners};
   }
   return {RegionPlace::kOutside};
 }
@@ -126,6 +158,16 @@ std::string PlaceName(const Place& p) {
       return absl::StrCat("sender[", p.index, "].scratch_index");
     case RegionPlace::kSenderToReplace:
       return absl::StrCat("sender[", p.index, "].to_replace");
+    case RegionPlace::kSenderSwap:
+      return absl::StrCat("sender[", p.index, "].swap");
+    case RegionPlace::kSenderParked:
+      return absl::StrCat("sender[", p.index, "].parked[", p.byte, "]");
+    case RegionPlace::kPinnerOwnership:
+      return absl::StrCat("pinner[", p.index, "].ownership");
+    case RegionPlace::kPinnerOwner:
+      return absl::StrCat("pinner[", p.index, "].owner");
+    case RegionPlace::kPinnerPinned:
+      return absl::StrCat("pinner[", p.index, "].pinned");
     case RegionPlace::kOutside:
       break;
   }
@@ -156,7 +198,16 @@ std::string PlaceKind(const Place& p) {
       return "setup lock";
     case RegionPlace::kSenderOwner:
     case RegionPlace::kSetupLockOwner:
+    case RegionPlace::kPinnerOwner:
       return "owner record";
+    case RegionPlace::kSenderSwap:
+      return "swap intent";
+    case RegionPlace::kSenderParked:
+      return "parked entry";
+    case RegionPlace::kPinnerOwnership:
+      return "pinner mutex";
+    case RegionPlace::kPinnerPinned:
+      return "pin";
     default:
       return PlaceName(p);
   }
@@ -174,6 +225,30 @@ std::string ValueAt(const ::lockless::internal::RegionView& view, const Place& p
       return view.sender(static_cast<uint32_t>(p.index))
           ->to_replace.Load()
           .DebugString();
+    case RegionPlace::kSenderSwap:
+      return absl::StrCat(
+          "take ",
+          view.sender(static_cast<uint32_t>(p.index))
+              ->swap_take.Load()
+              .DebugString(),
+          " from parked[",
+          view.sender(static_cast<uint32_t>(p.index))
+              ->swap_parked_entry.load(std::memory_order_relaxed),
+          "]");
+    case RegionPlace::kSenderParked:
+      return view
+          .parked(static_cast<uint32_t>(p.index), static_cast<uint32_t>(p.byte))
+          ->Load()
+          .DebugString();
+    case RegionPlace::kPinnerPinned:
+      return view.pinner(static_cast<uint32_t>(p.index))
+          ->pinned.Load()
+          .DebugString();
+    case RegionPlace::kPinnerOwnership:
+      return absl::StrFormat(
+          "0x%08x",
+          view.pinner(static_cast<uint32_t>(p.index))
+              ->ownership.RawOwnerWord());
     case RegionPlace::kNextQueueIndex:
       return view.header()
           ->next_queue_index.Load(view.queue_size())

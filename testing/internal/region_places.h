@@ -18,7 +18,8 @@ namespace lockless::testing::internal {
 struct Place {
   RegionPlace place = RegionPlace::kOutside;
   int index = -1;
-  uint64_t byte = 0;  // kMessageData: offset into the payload.
+  uint64_t byte = 0;  // kMessageData: offset into the payload;
+                      // kSenderParked: which parked entry.
 };
 
 // The place `offset` (from the region start) lies in.
