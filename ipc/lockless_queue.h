@@ -3,8 +3,9 @@
 //
 // Algorithm (DESIGN.md sections 4-6). Ring slot i holds an Index naming the
 // message published for some queue index q with q % queue_size == i. There are
-// queue_size + num_senders messages; each sender owns one spare ("scratch")
-// message. To send, a sender fills its scratch, then swaps it into the ring
+// queue_size + num_senders * (1 + num_pinners) messages; each sender owns one
+// spare ("scratch") message, plus num_pinners parked ones to swap a pinned
+// scratch with (Pinner). To send, a sender fills its scratch, then swaps it into the ring
 // slot of the next queue index with one compare-and-exchange, taking the
 // message it replaced as its new scratch. Nobody waits for anybody: a sender
 // that finds the slot already taken helps advance next_queue_index and

@@ -128,8 +128,6 @@
 // without advancing it, so LatestQueueIndex() is exact again.
 #include "ipc/internal/sender_recovery.h"
 
-#include "ipc/internal/scratch_parking.h"
-
 #include <sched.h>
 #include <time.h>
 
@@ -141,6 +139,7 @@
 #include "absl/strings/str_format.h"
 #include "index/index.h"
 #include "index/queue_index.h"
+#include "ipc/internal/scratch_parking.h"
 #include "sync/robust_mutex.h"
 
 namespace lockless {
