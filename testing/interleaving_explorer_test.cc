@@ -207,6 +207,32 @@ TEST(InterleavingExplorerTest, RandomSchedulesReplayExactly) {
   }
 }
 
+// Runs `count` random schedules from `seed` with `options`, adding their
+// statistics to `total` and counting failures (each reported with the flags
+// that replay it: --<flag_prefix>_seed=S --<flag_prefix>_schedules=1); stops
+// after --explorer_max_failures.
+void RunSchedules(uint64_t seed, int count,
+                  const RandomScheduleOptions& options,
+                  const char* flag_prefix, ExplorerStats* total,
+                  int* failures) {
+  for (int i = 0; i < count; ++i) {
+    const uint64_t schedule_seed = seed + static_cast<uint64_t>(i);
+    absl::StatusOr<ScheduleOutcome> outcome =
+        RunRandomSchedule(schedule_seed, options);
+    ASSERT_TRUE(outcome.ok()) << "seed " << schedule_seed << ": "
+                              << outcome.status();
+    total->Add(outcome->stats);
+    if (outcome->failed()) {
+      ++*failures;
+      ADD_FAILURE() << "schedule " << i << " failed; replay with --"
+                    << flag_prefix << "_seed=" << schedule_seed << " --"
+                    << flag_prefix << "_schedules=1\n"
+                    << outcome->Describe();
+      if (*failures >= FLAGS_explorer_max_failures) return;
+    }
+  }
+}
+
 TEST(InterleavingExplorerTest, RandomSchedules) {
   SKIP_IF_UNSUPPORTED();
   uint64_t seed = FLAGS_explorer_seed;
@@ -225,22 +251,8 @@ TEST(InterleavingExplorerTest, RandomSchedules) {
   options.limits = Limits();
   ExplorerStats total;
   int failures = 0;
-  for (int i = 0; i < FLAGS_explorer_schedules; ++i) {
-    const uint64_t schedule_seed = seed + static_cast<uint64_t>(i);
-    absl::StatusOr<ScheduleOutcome> outcome =
-        RunRandomSchedule(schedule_seed, options);
-    ASSERT_TRUE(outcome.ok()) << "seed " << schedule_seed << ": "
-                              << outcome.status();
-    total.Add(outcome->stats);
-    if (outcome->failed()) {
-      ++failures;
-      ADD_FAILURE() << "schedule " << i << " failed; replay with "
-                    << "--explorer_seed=" << schedule_seed
-                    << " --explorer_schedules=1\n"
-                    << outcome->Describe();
-      if (failures >= FLAGS_explorer_max_failures) break;
-    }
-  }
+  RunSchedules(seed, FLAGS_explorer_schedules, options, "explorer",
+               &total, &failures);
   std::printf("%s\n%d failing schedule(s)\n", total.ToString().c_str(),
               failures);
   // The exploration itself must have reached the cases it exists for.
@@ -320,22 +332,8 @@ TEST(InterleavingExplorerTest, RandomSchedulesWithPinners) {
   options.limits = Limits();
   ExplorerStats total;
   int failures = 0;
-  for (int i = 0; i < FLAGS_explorer_pinner_schedules; ++i) {
-    const uint64_t schedule_seed = seed + static_cast<uint64_t>(i);
-    absl::StatusOr<ScheduleOutcome> outcome =
-        RunRandomSchedule(schedule_seed, options);
-    ASSERT_TRUE(outcome.ok()) << "seed " << schedule_seed << ": "
-                              << outcome.status();
-    total.Add(outcome->stats);
-    if (outcome->failed()) {
-      ++failures;
-      ADD_FAILURE() << "schedule " << i << " failed; replay with "
-                    << "--explorer_pinner_seed=" << schedule_seed
-                    << " --explorer_pinner_schedules=1\n"
-                    << outcome->Describe();
-      if (failures >= FLAGS_explorer_max_failures) break;
-    }
-  }
+  RunSchedules(seed, FLAGS_explorer_pinner_schedules, options,
+               "explorer_pinner", &total, &failures);
   std::printf("with pinners: %s\n%d failing schedule(s)\n",
               total.ToString().c_str(), failures);
   if (FLAGS_explorer_pinner_schedules >= 200 && failures == 0) {

@@ -174,41 +174,13 @@ void CountInstructions(const std::vector<size_t>& sizes, ResultTable* table,
       {CountedCall::kZeroCopySend,
        "callgrind instructions per zero-copy Send (incl. guard check)"},
       {CountedCall::kRead, "callgrind instructions per Read (GOOD)"}};
-  for (const auto& [call, metric] : kinds) {
+  // One row per message size: `call` counted under callgrind.
+  auto add_rows = [&](CountedCall call, CountedPinning pinning,
+                      const char* metric) {
     for (size_t size : sizes) {
       std::fprintf(stderr, "callgrind: %s, %zu B\n", metric, size);
       absl::StatusOr<double> per_call = CountInstructionsPerCall(
           valgrind, call, size, FLAGS_counted_calls,
-          static_cast<uint32_t>(FLAGS_queue_size));
-      Row row;
-      row.metric = metric;
-      row.size_bytes = size;
-      row.precision = 1;
-      if (per_call.ok()) {
-        row.cells[kOursPolling].value = *per_call;
-      } else {
-        row.cells[kOursPolling].missing = "FAIL";
-        notes->push_back(absl::StrFormat("%s %d B: %s", metric, size,
-                                         per_call.status().message()));
-      }
-      table->Add(row);
-    }
-  }
-  // Pinning's cost per Send: unused (the rows above: num_pinners 0) and
-  // used (num_pinners 2), with nothing pinned, one pin held, and a pinned
-  // scratch to park on every Send.
-  const std::pair<CountedPinning, const char*> pinnings[] = {
-      {CountedPinning::kNoPin,
-       "callgrind instructions per Send, 2 pinner slots, no pin"},
-      {CountedPinning::kHeldPin,
-       "callgrind instructions per Send, 2 pinner slots, 1 pin held"},
-      {CountedPinning::kSwapEverySend,
-       "callgrind instructions per Send, 2 pinner slots, parks every Send"}};
-  for (const auto& [pinning, metric] : pinnings) {
-    for (size_t size : sizes) {
-      std::fprintf(stderr, "callgrind: %s, %zu B\n", metric, size);
-      absl::StatusOr<double> per_call = CountInstructionsPerCall(
-          valgrind, CountedCall::kSend, size, FLAGS_counted_calls,
           static_cast<uint32_t>(FLAGS_queue_size), pinning);
       Row row;
       row.metric = metric;
@@ -223,6 +195,22 @@ void CountInstructions(const std::vector<size_t>& sizes, ResultTable* table,
       }
       table->Add(row);
     }
+  };
+  for (const auto& [call, metric] : kinds) {
+    add_rows(call, CountedPinning::kUnconfigured, metric);
+  }
+  // Pinning's cost per Send: unused (the rows above: num_pinners 0) and
+  // used (num_pinners 2), with nothing pinned, one pin held, and a pinned
+  // scratch to park on every Send.
+  const std::pair<CountedPinning, const char*> pinnings[] = {
+      {CountedPinning::kNoPin,
+       "callgrind instructions per Send, 2 pinner slots, no pin"},
+      {CountedPinning::kHeldPin,
+       "callgrind instructions per Send, 2 pinner slots, 1 pin held"},
+      {CountedPinning::kSwapEverySend,
+       "callgrind instructions per Send, 2 pinner slots, parks every Send"}};
+  for (const auto& [pinning, metric] : pinnings) {
+    add_rows(CountedCall::kSend, pinning, metric);
   }
   notes->push_back(
       "callgrind counts: vDSO clock reads become system calls under "
