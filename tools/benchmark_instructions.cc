@@ -61,6 +61,8 @@ const char* CountedCallName(CountedCall call) {
       return "send";
     case CountedCall::kZeroCopySend:
       return "send_zero_copy";
+    case CountedCall::kRateLimitedSend:
+      return "send_rate_limited";
     case CountedCall::kRead:
       return "read";
   }

@@ -173,6 +173,8 @@ void CountInstructions(const std::vector<size_t>& sizes, ResultTable* table,
       {CountedCall::kSend, "callgrind instructions per Send"},
       {CountedCall::kZeroCopySend,
        "callgrind instructions per zero-copy Send (incl. guard check)"},
+      {CountedCall::kRateLimitedSend,
+       "callgrind instructions per Send, rate limit on (1 ns, never hit)"},
       {CountedCall::kRead, "callgrind instructions per Read (GOOD)"}};
   // One row per message size: `call` counted under callgrind.
   auto add_rows = [&](CountedCall call, CountedPinning pinning,
@@ -221,7 +223,8 @@ int Main() {
   if (!FLAGS_counted_call.empty()) {
     // We are the workload valgrind runs (CountInstructionsPerCall).
     CountedCall call = CountedCall::kRead;
-    for (CountedCall c : {CountedCall::kSend, CountedCall::kZeroCopySend}) {
+    for (CountedCall c : {CountedCall::kSend, CountedCall::kZeroCopySend,
+                          CountedCall::kRateLimitedSend}) {
       if (FLAGS_counted_call == CountedCallName(c)) call = c;
     }
     return RunCountedCalls(call, static_cast<size_t>(FLAGS_counted_bytes),

@@ -32,8 +32,10 @@ namespace {
 class QueueMemory {
  public:
   QueueMemory(size_t message_bytes, int senders, uint32_t queue_size,
-              uint32_t watchers = 0, uint32_t pinners = 0) {
+              uint32_t watchers = 0, uint32_t pinners = 0,
+              uint64_t min_message_age_ns = 0) {
     QueueConfig config;
+    config.min_message_age_ns = min_message_age_ns;
     config.num_pinners = pinners;
     config.num_watchers = watchers;
     config.num_senders = static_cast<uint32_t>(senders);
@@ -254,13 +256,14 @@ int64_t RunCountedCalls(CountedCall call, size_t message_bytes, int calls,
                         uint32_t queue_size, CountedPinning pinning) {
   QueueMemory memory(
       message_bytes, /*senders=*/1, queue_size, /*watchers=*/0,
-      pinning == CountedPinning::kUnconfigured ? 0 : kPinnersCounted);
+      pinning == CountedPinning::kUnconfigured ? 0 : kPinnersCounted,
+      /*min_message_age_ns=*/call == CountedCall::kRateLimitedSend ? 1 : 0);
   const LocklessQueue& queue = memory.queue();
   Sender sender = memory.MakeSender();
   std::string message(message_bytes, 'x');
   std::string buffer(message_bytes, '\0');
   int64_t failed = 0;
-  if (call == CountedCall::kSend) {
+  if (call == CountedCall::kSend || call == CountedCall::kRateLimitedSend) {
     std::optional<Pinner> pinner;
     if (pinning == CountedPinning::kHeldPin ||
         pinning == CountedPinning::kSwapEverySend) {

@@ -46,7 +46,9 @@ LatencySummary MeasureSendCalls(size_t message_bytes, int senders, int calls,
 // succeed (0 when all is well). Aborts if the queue cannot be set up.
 // `pinning` (sends only): what pinning does around the counted Sends, on a
 // channel with kPinnersCounted pinner slots unless kUnconfigured.
-enum class CountedCall { kSend, kZeroCopySend, kRead };
+// kRateLimitedSend: copying Sends on a channel with min_message_age_ns 1,
+// so the age check runs on every Send and never refuses.
+enum class CountedCall { kSend, kZeroCopySend, kRateLimitedSend, kRead };
 enum class CountedPinning {
   kUnconfigured,   // num_pinners 0 (the default channel).
   kNoPin,          // num_pinners 2, nothing pinned: each Send scans.
