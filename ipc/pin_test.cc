@@ -321,3 +321,99 @@ TEST_F(PinTest, ClaimerParksAPinnedScratchLeftByADeadSender) {
 
 }  // namespace
 }  // namespace lockless
+
+namespace lockless {
+namespace {
+
+// A sender slot whose parked entries are scribbled (a hostile process) and
+// whose scratch is pinned: the claimer cannot park it. It must not hand that
+// message out for writing: data() stays off the pinned bytes, and Send
+// reports kCorrupted with nothing published (SendResult::kCorrupted's
+// contract) and the pinned bytes untouched.
+TEST_F(PinTest, ClaimerThatCannotParkAPinnedScratchWritesNothing) {
+  Open(PinConfig(1));
+  absl::StatusOr<Sender> sender = queue().MakeSender();
+  ASSERT_TRUE(sender.ok());
+  for (uint64_t seq = 0; seq < 4; ++seq) {
+    ASSERT_EQ(SendSeq(*sender, seq), SendResult::kOk);
+  }
+  absl::StatusOr<Pinner> pinner = queue().MakePinner();
+  ASSERT_TRUE(pinner.ok());
+  PinnedMessage view;
+  ASSERT_EQ(pinner->Pin(queue().MakeQueueIndex(0), &view), PinResult::kGood);
+  const internal::RegionView& region = queue().region();
+  const Index pinned = region.pinner(0)->pinned.Load();
+  ASSERT_EQ(SendSeq(*sender, 4), SendResult::kOk);  // Parks it in `sender`.
+  // As in ClaimerParksAPinnedScratchLeftByADeadSender, move the pinned
+  // message into the free slot's scratch; then scribble the free slot's
+  // only parked entry so that nothing can be swapped in.
+  const uint32_t other = 1 - sender->slot();
+  internal::SenderSlot* const free_slot = region.sender(other);
+  region.parked(sender->slot(), 0)->Store(free_slot->scratch_index.Load());
+  free_slot->scratch_index.Store(pinned);
+  region.parked(other, 0)->Store(
+      Index(0, static_cast<uint32_t>(region.layout().num_messages)));
+  absl::StatusOr<Sender> claimer = queue().MakeSender();
+  ASSERT_TRUE(claimer.ok()) << claimer.status();
+  ASSERT_EQ(claimer->slot(), other);
+  EXPECT_NE(claimer->data(), view.data);
+  const QueueIndex latest = queue().LatestQueueIndex();
+  EXPECT_EQ(SendSeq(*claimer, 5), SendResult::kCorrupted);
+  EXPECT_EQ(claimer->Send(size_t{8}), SendResult::kCorrupted);
+  EXPECT_EQ(queue().LatestQueueIndex(), latest);
+  EXPECT_TRUE(Matches(view, 0));
+}
+
+// A live sender whose parked entries get scribbled while a pin is held: the
+// send that takes the pinned message out of the ring cannot park it. No
+// later send may write into it, and a kCorrupted send publishes nothing.
+TEST_F(PinTest, SenderThatCannotParkAPinnedScratchWritesNothing) {
+  Open(PinConfig(1));
+  absl::StatusOr<Sender> sender = queue().MakeSender();
+  ASSERT_TRUE(sender.ok());
+  for (uint64_t seq = 0; seq < 4; ++seq) {
+    ASSERT_EQ(SendSeq(*sender, seq), SendResult::kOk);
+  }
+  absl::StatusOr<Pinner> pinner = queue().MakePinner();
+  ASSERT_TRUE(pinner.ok());
+  PinnedMessage view;
+  ASSERT_EQ(pinner->Pin(queue().MakeQueueIndex(0), &view), PinResult::kGood);
+  const internal::RegionView& region = queue().region();
+  region.parked(sender->slot(), 0)->Store(
+      Index(0, static_cast<uint32_t>(region.layout().num_messages)));
+  int corrupted = 0;
+  for (uint64_t seq = 4; seq < 12; ++seq) {
+    const QueueIndex before = queue().LatestQueueIndex();
+    const SendResult result = SendSeq(*sender, seq);
+    if (result == SendResult::kCorrupted) {
+      ++corrupted;
+      EXPECT_EQ(queue().LatestQueueIndex(), before) << "seq " << seq;
+    } else {
+      EXPECT_EQ(result, SendResult::kOk) << "seq " << seq;
+    }
+    ASSERT_TRUE(Matches(view, 0)) << "pinned bytes changed at seq " << seq;
+    EXPECT_NE(sender->data(), view.data) << "seq " << seq;
+  }
+  EXPECT_GT(corrupted, 0);
+}
+
+// A moved-from Pinner no longer holds the pin (the moved-to one does).
+TEST_F(PinTest, MovedFromPinnerHoldsNoPin) {
+  Open(PinConfig(1));
+  absl::StatusOr<Sender> sender = queue().MakeSender();
+  ASSERT_TRUE(sender.ok());
+  ASSERT_EQ(SendSeq(*sender, 0), SendResult::kOk);
+  absl::StatusOr<Pinner> pinner = queue().MakePinner();
+  ASSERT_TRUE(pinner.ok());
+  PinnedMessage view;
+  ASSERT_EQ(pinner->Pin(queue().MakeQueueIndex(0), &view), PinResult::kGood);
+  Pinner moved(*std::move(pinner));
+  EXPECT_TRUE(moved.pinning());
+  EXPECT_FALSE(pinner->pinning());
+  moved.Unpin();
+  EXPECT_FALSE(moved.pinning());
+  EXPECT_FALSE(queue().region().pinner(moved.slot())->pinned.Load().valid());
+}
+
+}  // namespace
+}  // namespace lockless
