@@ -418,6 +418,13 @@ Pinner::Pinner(const RegionView& region, uint32_t slot)
       ownership_(&region.pinner(slot)->ownership),
       ring_slot_of_(region.queue_size()) {}
 
+Pinner::Pinner(Pinner&& other) noexcept
+    : region_(other.region_),
+      slot_(other.slot_),
+      ownership_(std::move(other.ownership_)),
+      ring_slot_of_(other.ring_slot_of_),
+      pinning_(std::exchange(other.pinning_, false)) {}
+
 Pinner& Pinner::operator=(Pinner&& other) noexcept {
   if (this != &other) {
     Unpin();
@@ -452,13 +459,20 @@ Sender::Sender(const RegionView& region, uint32_t slot)
       min_message_age_ns_(
           static_cast<int64_t>(region.config().min_message_age_ns)),
       num_pinners_(region.config().num_pinners),
-      optional_features_(min_message_age_ns_ != 0 || num_pinners_ != 0) {
+      optional_features_(min_message_age_ns_ != 0 || num_pinners_ != 0),
+      send_limit_(region.config().message_data_size_bytes + 1) {
   SenderSlot* const sender = region_.sender(slot_);
   // A previous owner may have died between its publish and parking a
   // pinned scratch (recovery then handed the slot on with that scratch):
   // park it now, before the user can write into it. A failure means the
   // parked entries are scribbled; Send reports kCorrupted then.
-  if (num_pinners_ != 0) (void)ParkPinnedScratch();
+  // If it cannot (the parked entries are scribbled), the slot's sends and
+  // data() are blocked (send_limit_ 0) until the scratch is unpinned: the
+  // user never writes into a pinned message.
+  if (num_pinners_ != 0 && !ParkPinnedScratch()) {
+    send_limit_ = 0;
+    return;  // Not even the header: it is someone's pinned message.
+  }
   // relaxed: only the slot's owner writes scratch_index.
   Message* const scratch =
       region_.message(sender->scratch_index.RelaxedLoad().message_index());
@@ -472,7 +486,16 @@ Sender::Sender(const RegionView& region, uint32_t slot)
 
 void* Sender::data() {
   if (!ownership_.HeldByCaller()) return nullptr;
+  if (__builtin_expect(send_limit_ == 0, 0) && !UnblockScratch()) {
+    return nullptr;
+  }
   return ScratchData();
+}
+
+bool Sender::UnblockScratch() {
+  if (!ParkPinnedScratch()) return false;
+  send_limit_ = max_size() + 1;
+  return true;
 }
 
 void* Sender::ScratchData() const {
@@ -488,14 +511,27 @@ size_t Sender::max_size() const {
 }
 
 SendResult Sender::Send(const void* data, size_t length, MessageInfo* info) {
-  if (length > max_size()) return SendResult::kMessageTooLarge;
+  // One comparison for both the size limit and a blocked scratch (see
+  // send_limit_): the common case pays nothing for the latter.
+  if (__builtin_expect(length >= send_limit_, 0)) {
+    if (length > max_size()) return SendResult::kMessageTooLarge;
+    if (!ownership_.HeldByCaller()) return SendResult::kNotOwner;
+    if (!UnblockScratch()) return SendResult::kCorrupted;
+  }
   if (!ownership_.HeldByCaller()) return SendResult::kNotOwner;
   std::memcpy(ScratchData(), data, length);
   return Publish(length, info);
 }
 
 SendResult Sender::Send(size_t length, MessageInfo* info) {
-  if (length > max_size()) return SendResult::kMessageTooLarge;
+  if (__builtin_expect(length >= send_limit_, 0)) {
+    if (length > max_size()) return SendResult::kMessageTooLarge;
+    if (!ownership_.HeldByCaller()) return SendResult::kNotOwner;
+    // Blocked: data() returned nullptr since the park failed, so nothing
+    // of the caller's is in the scratch. Try to unblock for the next one.
+    (void)UnblockScratch();
+    return SendResult::kCorrupted;
+  }
   // One relaxed load of the slot's owner word (a line this send writes
   // anyway) and one thread-local load: see HeldLock::HeldByCaller.
   if (!ownership_.HeldByCaller()) return SendResult::kNotOwner;
@@ -681,8 +717,11 @@ SendResult Sender::PublishSteps(size_t length, MessageInfo* info) {
     // with a free parked message (scratch_parking.h). After f and g, so the
     // publish's own recovery argument is untouched. Compiled out of the
     // instantiation used when no pinners are configured.
+    // If no parked message is free (scribbled parked entries), this send
+    // still published (kOk); the next ones are blocked until the scratch is
+    // unpinned (send_limit_), so nothing is ever written into it.
     if constexpr (kPinning) {
-      if (!ParkPinnedScratch()) return SendResult::kCorrupted;
+      if (!ParkPinnedScratch()) send_limit_ = 0;
     }
 
     // 7. Wake futex waiters, only if there are any. seq_cst: the other half

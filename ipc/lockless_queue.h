@@ -215,6 +215,8 @@ class Sender {
   Sender(const internal::RegionView& region, uint32_t slot);
   // Pinning's step after a publish (scratch_parking.h), out of line.
   [[gnu::noinline]] bool ParkPinnedScratch();
+  // Retries the park of a blocked scratch; true (and unblocked) on success.
+  [[gnu::noinline]] bool UnblockScratch();
 
   // The scratch message's payload (no ownership check).
   void* ScratchData() const;
@@ -251,6 +253,12 @@ class Sender {
   int64_t min_message_age_ns_ = 0;
   uint32_t num_pinners_ = 0;
   bool optional_features_ = false;
+  // max_size() + 1, or 0 while the scratch is a pinned message that could
+  // not be parked (only if the parked entries are scribbled): then Send
+  // returns kCorrupted and data() nullptr, writing nothing, until a retry
+  // parks it (UnblockScratch). Folded into the size check, so it costs the
+  // hot path nothing.
+  uint64_t send_limit_ = 0;
 };
 
 // Zero-copy reads: a claim on one pinner slot (QueueConfig::num_pinners),
@@ -279,7 +287,8 @@ class Sender {
 // release store that the next sender to reuse the message acquires).
 class Pinner {
  public:
-  Pinner(Pinner&& other) noexcept = default;
+  // The moved-from Pinner holds neither the slot nor the pin.
+  Pinner(Pinner&& other) noexcept;
   Pinner& operator=(Pinner&& other) noexcept;
   // Unpins (if the calling thread owns the slot), then releases the slot.
   ~Pinner();
