@@ -15,6 +15,7 @@
 #include "ipc/queue_config.h"
 #include "testing/queue_invariants.h"
 #include "testing/queue_memory.h"
+#include "testing/send_steps.h"
 #include "testing/sender_thread.h"
 
 namespace lockless {
@@ -413,6 +414,78 @@ TEST_F(PinTest, MovedFromPinnerHoldsNoPin) {
   moved.Unpin();
   EXPECT_FALSE(moved.pinning());
   EXPECT_FALSE(queue().region().pinner(moved.slot())->pinned.Load().valid());
+}
+
+}  // namespace
+}  // namespace lockless
+
+namespace lockless {
+namespace {
+
+// The queue index in the header of the message a sender would write next.
+bool ScratchHeaderInvalid(const LocklessQueue& queue, uint32_t slot) {
+  const internal::RegionView& region = queue.region();
+  const uint32_t m = region.sender(slot)->scratch_index.Load().message_index();
+  return !region.message(m)->header.queue_index.Load(region.queue_size())
+              .valid();
+}
+
+// A sender died right after its ring CAS took a pinned message (before step
+// 6 invalidated that message's header), so recovery hands its slot on with
+// the pinned message, still carrying its old queue index, as scratch. The
+// claimer parks it; when a later swap takes it back as scratch, its header
+// must say "no index" before the user writes its payload, or a reader that
+// loaded the ring slot of that old index before the CAS would accept the
+// new bytes as the old message (Send's step 6, the constructor's
+// invalidation). Checked every time the scratch is handed out.
+TEST_F(PinTest, AParkedMessageNeverKeepsItsOldQueueIndex) {
+  QueueConfig config = PinConfig(1);
+  config.num_senders = 1;  // The claimer gets the dead sender's slot.
+  Open(config);
+  const internal::RegionView& region = queue().region();
+  absl::StatusOr<Pinner> pinner = queue().MakePinner();
+  ASSERT_TRUE(pinner.ok());
+  PinnedMessage view;
+  uint32_t dead_slot = 0;
+  Index taken;
+  {
+    testing::SenderThread dead(queue());
+    ASSERT_TRUE(dead.status().ok()) << dead.status();
+    dead_slot = dead.slot();
+    dead.SendNumbered(4);  // A full ring.
+    ASSERT_EQ(pinner->Pin(queue().MakeQueueIndex(0), &view), PinResult::kGood);
+    const testing::Intent intent = testing::RecordIntent(
+        region, dead.slot(), testing::NextQueueIndex(queue()));
+    ASSERT_TRUE(testing::PublishIntent(region, intent));
+    taken = intent.to_replace;
+    dead.Die();  // Between its CAS and step 6: recovery's state 3a.
+  }
+  const internal::Message* const taken_message = region.message(taken.message_index());
+  absl::StatusOr<Sender> claimer = queue().MakeSender();
+  ASSERT_TRUE(claimer.ok()) << claimer.status();
+  ASSERT_EQ(claimer->slot(), dead_slot);
+  ASSERT_NE(claimer->data(), view.data);
+  EXPECT_TRUE(ScratchHeaderInvalid(queue(), claimer->slot()));
+  // The parked message is the one the dead sender took.
+  EXPECT_FALSE(taken_message->header.queue_index.Load(config.queue_size)
+                   .valid());
+  // Unpin it and make the sender swap it back: pin the newest message and
+  // send a lap, so the sender takes that pinned one out of the ring.
+  pinner->Unpin();
+  unsigned char payload[kPayloadBytes] = {};
+  bool swapped_back = false;
+  for (int round = 0; round < 4 && !swapped_back; ++round) {
+    ASSERT_EQ(pinner->Pin(queue().LatestQueueIndex(), &view), PinResult::kGood);
+    for (uint32_t k = 0; k < config.queue_size; ++k) {
+      ASSERT_EQ(claimer->Send(payload, sizeof(payload)), SendResult::kOk);
+      ASSERT_TRUE(ScratchHeaderInvalid(queue(), claimer->slot()))
+          << "round " << round << " send " << k;
+      if (claimer->data() == taken_message->data()) swapped_back = true;
+    }
+    pinner->Unpin();
+  }
+  EXPECT_TRUE(swapped_back);
+  EXPECT_TRUE(CheckEveryMessageOwnedOnce(queue()).ok());
 }
 
 }  // namespace
