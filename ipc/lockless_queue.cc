@@ -462,26 +462,27 @@ Sender::Sender(const RegionView& region, uint32_t slot)
       optional_features_(min_message_age_ns_ != 0 || num_pinners_ != 0),
       send_limit_(region.config().message_data_size_bytes + 1) {
   SenderSlot* const sender = region_.sender(slot_);
-  // A previous owner may have died between its publish and parking a
-  // pinned scratch (recovery then handed the slot on with that scratch):
-  // park it now, before the user can write into it. A failure means the
-  // parked entries are scribbled; Send reports kCorrupted then.
-  // If it cannot (the parked entries are scribbled), the slot's sends and
-  // data() are blocked (send_limit_ 0) until the scratch is unpinned: the
-  // user never writes into a pinned message.
-  if (num_pinners_ != 0 && !ParkPinnedScratch()) {
-    send_limit_ = 0;
-    return;  // Not even the header: it is someone's pinned message.
-  }
   // relaxed: only the slot's owner writes scratch_index.
   Message* const scratch =
       region_.message(sender->scratch_index.RelaxedLoad().message_index());
   // The scratch may still carry the queue index it had in the ring (e.g.
-  // after recovery). Invalidate it before the user can write the payload, so
-  // a late reader of that old index sees the change (see Send).
+  // after recovery: its previous owner died between its ring CAS and step
+  // 6). Invalidate it before the user can write the payload, so a late
+  // reader of that old index sees the change (see Send). Before parking:
+  // a pinned scratch parked here comes back as a scratch in a later swap,
+  // and nothing would invalidate it then. (Only the header: a pinned view
+  // is the payload, and Send's step 6 writes the same word of pinned
+  // messages.)
   scratch->header.queue_index.Invalidate();
   // release: orders the invalidation before any payload write that follows.
   std::atomic_thread_fence(std::memory_order_release);
+  // A previous owner may have died between its publish and parking a
+  // pinned scratch (recovery then handed the slot on with that scratch):
+  // park it now, before the user can write into it. If that is impossible
+  // (the parked entries are scribbled), the slot's sends and data() are
+  // blocked (send_limit_ 0) until the scratch is unpinned: the user never
+  // writes into a pinned message.
+  if (num_pinners_ != 0 && !ParkPinnedScratch()) send_limit_ = 0;
 }
 
 void* Sender::data() {
