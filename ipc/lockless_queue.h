@@ -202,7 +202,10 @@ class Sender {
 
   // Zero-copy: write up to max_size() bytes into data(), then Send(length)
   // publishes them in place. data() changes after every successful send, and
-  // is nullptr when the calling thread does not own the slot (see above).
+  // is nullptr when the calling thread does not own the slot (see above),
+  // or, with pinning, when the scratch is a pinned message that could not
+  // be parked (scribbled parked entries; Send then returns kCorrupted,
+  // writing nothing, until the pin is gone).
   void* data();
   size_t max_size() const;
   [[nodiscard]] SendResult Send(size_t length, MessageInfo* info = nullptr);
