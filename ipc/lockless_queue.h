@@ -283,6 +283,10 @@ class Sender {
 // kTooOld as usual). A pinner whose thread dies keeps its message parked
 // until the next MakeSender or MakePinner on the channel releases it.
 // Needs a writable mapping (not ReadOnlyChannel): pinning writes the slot.
+// Like Read, Pin validates against the message header's full 32-bit queue
+// index, so a recycled message passes only if the pinner is preempted for
+// exactly a multiple of 2^32 sends; the ring re-check alone would alias
+// every 2^16 indices with 16-bit entries (LOCKLESS_32BIT_INDEX).
 //
 // Memory ordering: everything the sender wrote into the message
 // happens-before a kGood Pin returns; the pinner's reads of the view
