@@ -385,7 +385,10 @@ absl::StatusOr<std::optional<Sender>> LocklessQueue::ClaimSenderSlot() const {
           current.DebugString()));
     }
     const uint64_t scratch_message = current.message_index();
-    if (!internal::GuardIntact(region_, scratch_message)) {
+    // A blocked sender (send_limit_ 0) still holds a pinned scratch it could
+    // not park: not ours to write, not even its guard.
+    if (sender.send_limit_ != 0 &&
+        !internal::GuardIntact(region_, scratch_message)) {
       const uint64_t reached =
           internal::GuardDamageBytes(region_, scratch_message);
       internal::WriteGuard(region_, scratch_message);
@@ -450,6 +453,13 @@ Pinner::Pinner(const RegionView& region, uint32_t slot)
       ownership_(&region.pinner(slot)->ownership),
       ring_slot_of_(region.queue_size()) {}
 
+Pinner::Pinner(Pinner&& other) noexcept
+    : region_(other.region_),
+      slot_(other.slot_),
+      ownership_(std::move(other.ownership_)),
+      ring_slot_of_(other.ring_slot_of_),
+      pinning_(std::exchange(other.pinning_, false)) {}
+
 Pinner& Pinner::operator=(Pinner&& other) noexcept {
   if (this != &other) {
     Unpin();
@@ -486,27 +496,44 @@ Sender::Sender(const RegionView& region, uint32_t slot)
       guard_offset_bytes_(region.layout().guard_offset_bytes),
       guard_seed_(internal::kGuardSeed),
       num_pinners_(region.config().num_pinners),
-      optional_features_(min_message_age_ns_ != 0 || num_pinners_ != 0) {
+      optional_features_(min_message_age_ns_ != 0 || num_pinners_ != 0),
+      send_limit_(region.config().message_data_size_bytes + 1) {
   SenderSlot* const sender = region_.sender(slot_);
-  // A previous owner may have died between its publish and parking a
-  // pinned scratch (recovery then handed the slot on with that scratch):
-  // park it now, before the user can write into it. A failure means the
-  // parked entries are scribbled; Send reports kCorrupted then.
-  if (num_pinners_ != 0) (void)ParkPinnedScratch();
   // relaxed: only the slot's owner writes scratch_index.
   Message* const scratch =
       region_.message(sender->scratch_index.RelaxedLoad().message_index());
   // The scratch may still carry the queue index it had in the ring (e.g.
-  // after recovery). Invalidate it before the user can write the payload, so
-  // a late reader of that old index sees the change (see Send).
+  // after recovery: its previous owner died between its ring CAS and step
+  // 6). Invalidate it before the user can write the payload, so a late
+  // reader of that old index sees the change (see Send). Before parking:
+  // a pinned scratch parked here comes back as a scratch in a later swap,
+  // and nothing would invalidate it then. (Only the header: a pinned view
+  // is the payload, and Send's step 6 writes the same word of pinned
+  // messages.)
   scratch->header.queue_index.Invalidate();
   // release: orders the invalidation before any payload write that follows.
   std::atomic_thread_fence(std::memory_order_release);
+  // A previous owner may have died between its publish and parking a
+  // pinned scratch (recovery then handed the slot on with that scratch):
+  // park it now, before the user can write into it. If that is impossible
+  // (the parked entries are scribbled), the slot's sends and data() are
+  // blocked (send_limit_ 0) until the scratch is unpinned: the user never
+  // writes into a pinned message.
+  if (num_pinners_ != 0 && !ParkPinnedScratch()) send_limit_ = 0;
 }
 
 void* Sender::data() {
   if (!ownership_.HeldByCaller()) return nullptr;
+  if (__builtin_expect(send_limit_ == 0, 0) && !UnblockScratch()) {
+    return nullptr;
+  }
   return ScratchData();
+}
+
+bool Sender::UnblockScratch() {
+  if (!ParkPinnedScratch()) return false;
+  send_limit_ = max_size() + 1;
+  return true;
 }
 
 void* Sender::ScratchData() const {
@@ -522,14 +549,27 @@ size_t Sender::max_size() const {
 }
 
 SendResult Sender::Send(const void* data, size_t length, MessageInfo* info) {
-  if (length > max_size()) return SendResult::kMessageTooLarge;
+  // One comparison for both the size limit and a blocked scratch (see
+  // send_limit_): the common case pays nothing for the latter.
+  if (__builtin_expect(length >= send_limit_, 0)) {
+    if (length > max_size()) return SendResult::kMessageTooLarge;
+    if (!ownership_.HeldByCaller()) return SendResult::kNotOwner;
+    if (!UnblockScratch()) return SendResult::kCorrupted;
+  }
   if (!ownership_.HeldByCaller()) return SendResult::kNotOwner;
   std::memcpy(ScratchData(), data, length);
   return Publish(length, info);
 }
 
 SendResult Sender::Send(size_t length, MessageInfo* info) {
-  if (length > max_size()) return SendResult::kMessageTooLarge;
+  if (__builtin_expect(length >= send_limit_, 0)) {
+    if (length > max_size()) return SendResult::kMessageTooLarge;
+    if (!ownership_.HeldByCaller()) return SendResult::kNotOwner;
+    // Blocked: data() returned nullptr since the park failed, so nothing
+    // of the caller's is in the scratch. Try to unblock for the next one.
+    (void)UnblockScratch();
+    return SendResult::kCorrupted;
+  }
   // One relaxed load of the slot's owner word (a line this send writes
   // anyway) and one thread-local load: see HeldLock::HeldByCaller.
   if (!ownership_.HeldByCaller()) return SendResult::kNotOwner;
@@ -737,8 +777,11 @@ SendResult Sender::PublishSteps(size_t length, MessageInfo* info) {
     // with a free parked message (scratch_parking.h). After f and g, so the
     // publish's own recovery argument is untouched. Compiled out of the
     // instantiation used when no pinners are configured.
+    // If no parked message is free (scribbled parked entries), this send
+    // still published (kOk); the next ones are blocked until the scratch is
+    // unpinned (send_limit_), so nothing is ever written into it.
     if constexpr (kPinning) {
-      if (!ParkPinnedScratch()) return SendResult::kCorrupted;
+      if (!ParkPinnedScratch()) send_limit_ = 0;
     }
 
     // 7. Wake futex waiters, only if there are any. seq_cst: the other half

@@ -214,7 +214,10 @@ class Sender {
 
   // Zero-copy: write up to max_size() bytes into data(), then Send(length)
   // publishes them in place. data() changes after every successful send, and
-  // is nullptr when the calling thread does not own the slot (see above).
+  // is nullptr when the calling thread does not own the slot (see above),
+  // or, with pinning, when the scratch is a pinned message that could not
+  // be parked (scribbled parked entries; Send then returns kCorrupted,
+  // writing nothing, until the pin is gone).
   //
   // Guard: the bytes after max_size() hold a pattern. Every Send compares
   // the first 8 of them (one load and compare, before anything is
@@ -245,6 +248,8 @@ class Sender {
   Sender(const internal::RegionView& region, uint32_t slot);
   // Pinning's step after a publish (scratch_parking.h), out of line.
   [[gnu::noinline]] bool ParkPinnedScratch();
+  // Retries the park of a blocked scratch; true (and unblocked) on success.
+  [[gnu::noinline]] bool UnblockScratch();
 
   // The scratch message's payload (no ownership check).
   void* ScratchData() const;
@@ -292,6 +297,12 @@ class Sender {
   absl::Status inherited_guard_damage_;
   uint32_t num_pinners_ = 0;
   bool optional_features_ = false;
+  // max_size() + 1, or 0 while the scratch is a pinned message that could
+  // not be parked (only if the parked entries are scribbled): then Send
+  // returns kCorrupted and data() nullptr, writing nothing, until a retry
+  // parks it (UnblockScratch). Folded into the size check, so it costs the
+  // hot path nothing.
+  uint64_t send_limit_ = 0;
 };
 
 // Zero-copy reads: a claim on one pinner slot (QueueConfig::num_pinners),
@@ -313,6 +324,10 @@ class Sender {
 // kTooOld as usual). A pinner whose thread dies keeps its message parked
 // until the next MakeSender or MakePinner on the channel releases it.
 // Needs a writable mapping (not ReadOnlyChannel): pinning writes the slot.
+// Like Read, Pin validates against the message header's full 32-bit queue
+// index, so a recycled message passes only if the pinner is preempted for
+// exactly a multiple of 2^32 sends; the ring re-check alone would alias
+// every 2^16 indices with 16-bit entries (LOCKLESS_32BIT_INDEX).
 //
 // Memory ordering: everything the sender wrote into the message
 // happens-before a kGood Pin returns; the pinner's reads of the view
@@ -320,7 +335,8 @@ class Sender {
 // release store that the next sender to reuse the message acquires).
 class Pinner {
  public:
-  Pinner(Pinner&& other) noexcept = default;
+  // The moved-from Pinner holds neither the slot nor the pin.
+  Pinner(Pinner&& other) noexcept;
   Pinner& operator=(Pinner&& other) noexcept;
   // Unpins (if the calling thread owns the slot), then releases the slot.
   ~Pinner();

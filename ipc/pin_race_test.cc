@@ -3,7 +3,9 @@
 // must never change. Driven until enough has happened, not for a fixed time:
 // at least kHeldPins pins were held while the ring lapped past them (each
 // such lap made a sender take the pinned message and park it), and at least
-// kQuickPins pins were taken and dropped at once (racing the senders' scans).
+// kQuickPins pins were taken and dropped (half of them on the oldest index,
+// held until a sender took it), and at least kOverwrites pins were refused
+// because a sender's CAS landed inside the pin's handshake.
 #include <atomic>
 #include <cstdint>
 #include <cstring>
@@ -23,6 +25,9 @@ namespace {
 constexpr size_t kWords = 8;  // 64-byte payload.
 constexpr int kHeldPins = 200;
 constexpr int kQuickPins = 5000;
+// Pins refused with kOverwrote: the ring slot moved between the pin's first
+// look and its re-check, i.e. a sender's CAS landed inside the handshake.
+constexpr int kOverwrites = 50;
 // Generous bounds on attempts (not time): far beyond what the goals need.
 constexpr int64_t kMaxAttempts = 50'000'000;
 
@@ -54,6 +59,7 @@ TEST(PinRaceTest, PinnedBytesNeverChangeWhileSendersLap) {
   std::atomic<bool> stop{false};
   std::atomic<int> held_pins{0};
   std::atomic<int> quick_pins{0};
+  std::atomic<int> overwrites{0};
   std::atomic<int> failures{0};
   std::vector<std::thread> threads;
   for (uint64_t s = 0; s < config.num_senders; ++s) {
@@ -86,14 +92,23 @@ TEST(PinRaceTest, PinnedBytesNeverChangeWhileSendersLap) {
       std::atomic<int>& goal_count = p == 0 ? held_pins : quick_pins;
       const int goal = p == 0 ? kHeldPins : kQuickPins;
       for (int64_t attempt = 0;
-           attempt < kMaxAttempts && goal_count.load() < goal &&
+           attempt < kMaxAttempts &&
+           (goal_count.load() < goal ||
+            (p == 1 && overwrites.load() < kOverwrites)) &&
            failures.load() == 0;
            ++attempt) {
-        const QueueIndex latest = queue.LatestQueueIndex();
+        // Pinner 1 alternates the newest and the oldest index: the oldest
+        // is the next a sender replaces, so its pins race the senders' CAS
+        // and scan (counted by kOverwrote, and a kGood one is then held
+        // until a sender has taken it, below).
+        const bool oldest = p == 1 && attempt % 2 == 1;
+        const QueueIndex latest =
+            oldest ? queue.OldestQueueIndex() : queue.LatestQueueIndex();
         if (!latest.valid()) continue;
         PinnedMessage view;
         const PinResult result = pinner->Pin(latest, &view);
         if (result != PinResult::kGood) {
+          if (result == PinResult::kOverwrote) ++overwrites;
           if (result != PinResult::kTooOld && result != PinResult::kOverwrote) {
             ++failures;
           }
@@ -104,7 +119,7 @@ TEST(PinRaceTest, PinnedBytesNeverChangeWhileSendersLap) {
         if (!Consistent(at_pin) || view.info.length != sizeof(at_pin)) {
           ++failures;
         }
-        if (p == 0) {
+        if (p == 0 || oldest) {
           // Hold until the ring laps past the pinned index (a sender took
           // the message out of the ring and parked it), checking throughout.
           int64_t spins = 0;
@@ -133,6 +148,7 @@ TEST(PinRaceTest, PinnedBytesNeverChangeWhileSendersLap) {
   EXPECT_EQ(failures.load(), 0);
   EXPECT_GE(held_pins.load(), kHeldPins);
   EXPECT_GE(quick_pins.load(), kQuickPins);
+  EXPECT_GE(overwrites.load(), kOverwrites);
   EXPECT_TRUE(testing::CheckEveryMessageOwnedOnce(queue).ok());
 }
 

@@ -15,6 +15,7 @@
 #include "ipc/queue_config.h"
 #include "testing/queue_invariants.h"
 #include "testing/queue_memory.h"
+#include "testing/send_steps.h"
 #include "testing/sender_thread.h"
 
 namespace lockless {
@@ -317,6 +318,174 @@ TEST_F(PinTest, ClaimerParksAPinnedScratchLeftByADeadSender) {
     ASSERT_EQ(SendSeq(*claimer, seq), SendResult::kOk);
     ASSERT_TRUE(Matches(view, 0));
   }
+}
+
+}  // namespace
+}  // namespace lockless
+
+namespace lockless {
+namespace {
+
+// A sender slot whose parked entries are scribbled (a hostile process) and
+// whose scratch is pinned: the claimer cannot park it. It must not hand that
+// message out for writing: data() stays off the pinned bytes, and Send
+// reports kCorrupted with nothing published (SendResult::kCorrupted's
+// contract) and the pinned bytes untouched.
+TEST_F(PinTest, ClaimerThatCannotParkAPinnedScratchWritesNothing) {
+  Open(PinConfig(1));
+  absl::StatusOr<Sender> sender = queue().MakeSender();
+  ASSERT_TRUE(sender.ok());
+  for (uint64_t seq = 0; seq < 4; ++seq) {
+    ASSERT_EQ(SendSeq(*sender, seq), SendResult::kOk);
+  }
+  absl::StatusOr<Pinner> pinner = queue().MakePinner();
+  ASSERT_TRUE(pinner.ok());
+  PinnedMessage view;
+  ASSERT_EQ(pinner->Pin(queue().MakeQueueIndex(0), &view), PinResult::kGood);
+  const internal::RegionView& region = queue().region();
+  const Index pinned = region.pinner(0)->pinned.Load();
+  ASSERT_EQ(SendSeq(*sender, 4), SendResult::kOk);  // Parks it in `sender`.
+  // As in ClaimerParksAPinnedScratchLeftByADeadSender, move the pinned
+  // message into the free slot's scratch; then scribble the free slot's
+  // only parked entry so that nothing can be swapped in.
+  const uint32_t other = 1 - sender->slot();
+  internal::SenderSlot* const free_slot = region.sender(other);
+  region.parked(sender->slot(), 0)->Store(free_slot->scratch_index.Load());
+  free_slot->scratch_index.Store(pinned);
+  region.parked(other, 0)->Store(
+      Index(0, static_cast<uint32_t>(region.layout().num_messages)));
+  absl::StatusOr<Sender> claimer = queue().MakeSender();
+  ASSERT_TRUE(claimer.ok()) << claimer.status();
+  ASSERT_EQ(claimer->slot(), other);
+  EXPECT_NE(claimer->data(), view.data);
+  const QueueIndex latest = queue().LatestQueueIndex();
+  EXPECT_EQ(SendSeq(*claimer, 5), SendResult::kCorrupted);
+  EXPECT_EQ(claimer->Send(size_t{8}), SendResult::kCorrupted);
+  EXPECT_EQ(queue().LatestQueueIndex(), latest);
+  EXPECT_TRUE(Matches(view, 0));
+}
+
+// A live sender whose parked entries get scribbled while a pin is held: the
+// send that takes the pinned message out of the ring cannot park it. No
+// later send may write into it, and a kCorrupted send publishes nothing.
+TEST_F(PinTest, SenderThatCannotParkAPinnedScratchWritesNothing) {
+  Open(PinConfig(1));
+  absl::StatusOr<Sender> sender = queue().MakeSender();
+  ASSERT_TRUE(sender.ok());
+  for (uint64_t seq = 0; seq < 4; ++seq) {
+    ASSERT_EQ(SendSeq(*sender, seq), SendResult::kOk);
+  }
+  absl::StatusOr<Pinner> pinner = queue().MakePinner();
+  ASSERT_TRUE(pinner.ok());
+  PinnedMessage view;
+  ASSERT_EQ(pinner->Pin(queue().MakeQueueIndex(0), &view), PinResult::kGood);
+  const internal::RegionView& region = queue().region();
+  region.parked(sender->slot(), 0)->Store(
+      Index(0, static_cast<uint32_t>(region.layout().num_messages)));
+  int corrupted = 0;
+  for (uint64_t seq = 4; seq < 12; ++seq) {
+    const QueueIndex before = queue().LatestQueueIndex();
+    const SendResult result = SendSeq(*sender, seq);
+    if (result == SendResult::kCorrupted) {
+      ++corrupted;
+      EXPECT_EQ(queue().LatestQueueIndex(), before) << "seq " << seq;
+    } else {
+      EXPECT_EQ(result, SendResult::kOk) << "seq " << seq;
+    }
+    ASSERT_TRUE(Matches(view, 0)) << "pinned bytes changed at seq " << seq;
+    EXPECT_NE(sender->data(), view.data) << "seq " << seq;
+  }
+  EXPECT_GT(corrupted, 0);
+}
+
+// A moved-from Pinner no longer holds the pin (the moved-to one does).
+TEST_F(PinTest, MovedFromPinnerHoldsNoPin) {
+  Open(PinConfig(1));
+  absl::StatusOr<Sender> sender = queue().MakeSender();
+  ASSERT_TRUE(sender.ok());
+  ASSERT_EQ(SendSeq(*sender, 0), SendResult::kOk);
+  absl::StatusOr<Pinner> pinner = queue().MakePinner();
+  ASSERT_TRUE(pinner.ok());
+  PinnedMessage view;
+  ASSERT_EQ(pinner->Pin(queue().MakeQueueIndex(0), &view), PinResult::kGood);
+  Pinner moved(*std::move(pinner));
+  EXPECT_TRUE(moved.pinning());
+  EXPECT_FALSE(pinner->pinning());
+  moved.Unpin();
+  EXPECT_FALSE(moved.pinning());
+  EXPECT_FALSE(queue().region().pinner(moved.slot())->pinned.Load().valid());
+}
+
+}  // namespace
+}  // namespace lockless
+
+namespace lockless {
+namespace {
+
+// The queue index in the header of the message a sender would write next.
+bool ScratchHeaderInvalid(const LocklessQueue& queue, uint32_t slot) {
+  const internal::RegionView& region = queue.region();
+  const uint32_t m = region.sender(slot)->scratch_index.Load().message_index();
+  return !region.message(m)->header.queue_index.Load(region.queue_size())
+              .valid();
+}
+
+// A sender died right after its ring CAS took a pinned message (before step
+// 6 invalidated that message's header), so recovery hands its slot on with
+// the pinned message, still carrying its old queue index, as scratch. The
+// claimer parks it; when a later swap takes it back as scratch, its header
+// must say "no index" before the user writes its payload, or a reader that
+// loaded the ring slot of that old index before the CAS would accept the
+// new bytes as the old message (Send's step 6, the constructor's
+// invalidation). Checked every time the scratch is handed out.
+TEST_F(PinTest, AParkedMessageNeverKeepsItsOldQueueIndex) {
+  QueueConfig config = PinConfig(1);
+  config.num_senders = 1;  // The claimer gets the dead sender's slot.
+  Open(config);
+  const internal::RegionView& region = queue().region();
+  absl::StatusOr<Pinner> pinner = queue().MakePinner();
+  ASSERT_TRUE(pinner.ok());
+  PinnedMessage view;
+  uint32_t dead_slot = 0;
+  Index taken;
+  {
+    testing::SenderThread dead(queue());
+    ASSERT_TRUE(dead.status().ok()) << dead.status();
+    dead_slot = dead.slot();
+    dead.SendNumbered(4);  // A full ring.
+    ASSERT_EQ(pinner->Pin(queue().MakeQueueIndex(0), &view), PinResult::kGood);
+    const testing::Intent intent = testing::RecordIntent(
+        region, dead.slot(), testing::NextQueueIndex(queue()));
+    ASSERT_TRUE(testing::PublishIntent(region, intent));
+    taken = intent.to_replace;
+    dead.Die();  // Between its CAS and step 6: recovery's state 3a.
+  }
+  const internal::Message* const taken_message = region.message(taken.message_index());
+  absl::StatusOr<Sender> claimer = queue().MakeSender();
+  ASSERT_TRUE(claimer.ok()) << claimer.status();
+  ASSERT_EQ(claimer->slot(), dead_slot);
+  ASSERT_NE(claimer->data(), view.data);
+  EXPECT_TRUE(ScratchHeaderInvalid(queue(), claimer->slot()));
+  // The parked message is the one the dead sender took.
+  EXPECT_FALSE(taken_message->header.queue_index.Load(config.queue_size)
+                   .valid());
+  // Unpin it and make the sender swap it back: pin the newest message and
+  // send a lap, so the sender takes that pinned one out of the ring.
+  pinner->Unpin();
+  unsigned char payload[kPayloadBytes] = {};
+  bool swapped_back = false;
+  for (int round = 0; round < 4 && !swapped_back; ++round) {
+    ASSERT_EQ(pinner->Pin(queue().LatestQueueIndex(), &view), PinResult::kGood);
+    for (uint32_t k = 0; k < config.queue_size; ++k) {
+      ASSERT_EQ(claimer->Send(payload, sizeof(payload)), SendResult::kOk);
+      ASSERT_TRUE(ScratchHeaderInvalid(queue(), claimer->slot()))
+          << "round " << round << " send " << k;
+      if (claimer->data() == taken_message->data()) swapped_back = true;
+    }
+    pinner->Unpin();
+  }
+  EXPECT_TRUE(swapped_back);
+  EXPECT_TRUE(CheckEveryMessageOwnedOnce(queue()).ok());
 }
 
 }  // namespace

@@ -45,6 +45,16 @@ absl::Status CheckEveryMessageOwnedOnce(const LocklessQueue& queue) {
             "sender ", s, " parked[", j, "] ", parked.DebugString()));
       }
       ++owners[parked.message_index()];
+      // A parked message comes back as a scratch in a later swap, which
+      // writes no header: its queue index must already be invalid, or a
+      // reader of its old index would accept the bytes written next.
+      if (region.message(parked.message_index())
+              ->header.queue_index.Load(region.queue_size())
+              .valid()) {
+        return absl::DataLossError(absl::StrCat(
+            "sender ", s, " parked[", j, "] ", parked.DebugString(),
+            " still carries a queue index in its header"));
+      }
     }
   }
   for (size_t m = 0; m < owners.size(); ++m) {

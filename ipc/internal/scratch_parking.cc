@@ -89,6 +89,8 @@ absl::Status ResolveSwapIntent(const RegionView& region, uint32_t slot) {
         scratch.DebugString()));
   }
   // scratch == take: the swap completed; parked == take: it never started.
+  // release: after the scratch store above, so a recoverer dying between
+  // them leaves the intent for the next one (which then finds it done).
   sender->swap_take.Invalidate();
   return absl::OkStatus();
 }
