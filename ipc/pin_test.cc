@@ -67,8 +67,46 @@ class PinTest : public ::testing::Test {
   }
   LocklessQueue& queue() { return *queue_; }
 
+  // Opens a channel with one pinner slot, sends 0..3 through sender_ (a
+  // full ring) and pins index 0 with pinner_ into view_: the message the
+  // next send takes out of the ring.
+  void SendAFullRingAndPinItsOldest() {
+    Open(PinConfig(1));
+    absl::StatusOr<Sender> sender = queue().MakeSender();
+    ASSERT_TRUE(sender.ok()) << sender.status();
+    sender_.emplace(*std::move(sender));
+    for (uint64_t seq = 0; seq < 4; ++seq) {
+      ASSERT_EQ(SendSeq(*sender_, seq), SendResult::kOk);
+    }
+    absl::StatusOr<Pinner> pinner = queue().MakePinner();
+    ASSERT_TRUE(pinner.ok()) << pinner.status();
+    pinner_.emplace(*std::move(pinner));
+    ASSERT_EQ(pinner_->Pin(queue().MakeQueueIndex(0), &view_),
+              PinResult::kGood);
+  }
+
+  // After SendAFullRingAndPinItsOldest and the send of 4 (which parked the
+  // pinned message in sender_'s only parked entry), moves by hand the pinned
+  // message into the free sender slot's scratch and that scratch into the
+  // parked entry, keeping every message owned once: as if the free slot's
+  // sender had died between its publish and its park. Returns the free slot.
+  uint32_t MovePinnedIntoTheFreeSlotsScratch() {
+    const internal::RegionView& region = queue().region();
+    const Index pinned = region.pinner(0)->pinned.Load();
+    const uint32_t other = 1 - sender_->slot();
+    internal::SenderSlot* const free_slot = region.sender(other);
+    EXPECT_EQ(region.parked(sender_->slot(), 0)->Load().message_index(),
+              pinned.message_index());
+    region.parked(sender_->slot(), 0)->Store(free_slot->scratch_index.Load());
+    free_slot->scratch_index.Store(pinned);
+    return other;
+  }
+
   std::unique_ptr<QueueMemory> memory_;
   std::optional<LocklessQueue> queue_;
+  std::optional<Sender> sender_;
+  std::optional<Pinner> pinner_;
+  PinnedMessage view_;
 };
 
 TEST_F(PinTest, PinReadsInPlaceUntilUnpin) {
@@ -279,34 +317,14 @@ TEST_F(PinTest, DeadPinnerIsReleased) {
 // parking it: the next claimer of its slot parks it before the slot's user
 // can write it.
 TEST_F(PinTest, ClaimerParksAPinnedScratchLeftByADeadSender) {
-  Open(PinConfig(1));
-  absl::StatusOr<Sender> sender = queue().MakeSender();
-  ASSERT_TRUE(sender.ok());
-  for (uint64_t seq = 0; seq < 4; ++seq) {
-    ASSERT_EQ(SendSeq(*sender, seq), SendResult::kOk);
-  }
-  absl::StatusOr<Pinner> pinner = queue().MakePinner();
-  ASSERT_TRUE(pinner.ok());
-  PinnedMessage view;
-  ASSERT_EQ(pinner->Pin(queue().MakeQueueIndex(0), &view), PinResult::kGood);
-  const internal::RegionView& region = queue().region();
-  const Index pinned = region.pinner(0)->pinned.Load();
+  ASSERT_NO_FATAL_FAILURE(SendAFullRingAndPinItsOldest());
+  PinnedMessage& view = view_;
+  ASSERT_EQ(SendSeq(*sender_, 4), SendResult::kOk);  // Parks it in sender_.
+  ASSERT_NE(sender_->data(), view.data);
   // Stand-in for a sender that completed steps a..g for index 4 (took the
   // pinned message as scratch) and died before its swap: the other slot,
   // unowned, now holds the pinned message as its scratch.
-  const uint32_t other = 1 - sender->slot();
-  internal::SenderSlot* const dead = region.sender(other);
-  const Index old_scratch = dead->scratch_index.Load();
-  ASSERT_EQ(SendSeq(*sender, 4), SendResult::kOk);  // Parks it in `sender`.
-  ASSERT_NE(sender->data(), view.data);
-  // Move it by hand into the free slot's scratch, the free slot's scratch
-  // into its parking place, keeping every message owned once.
-  // num_pinners 1: the sender has one parked entry.
-  ASSERT_EQ(region.parked(sender->slot(), 0)->Load().message_index(),
-            pinned.message_index());
-  region.parked(sender->slot(), 0)->Store(old_scratch);
-  dead->scratch_index.Store(pinned);
-  ASSERT_EQ(dead->scratch_index.Load().message_index(), pinned.message_index());
+  const uint32_t other = MovePinnedIntoTheFreeSlotsScratch();
   ASSERT_TRUE(CheckEveryMessageOwnedOnce(queue()).ok());
   absl::StatusOr<Sender> claimer = queue().MakeSender();
   ASSERT_TRUE(claimer.ok()) << claimer.status();
@@ -332,26 +350,14 @@ namespace {
 // reports kCorrupted with nothing published (SendResult::kCorrupted's
 // contract) and the pinned bytes untouched.
 TEST_F(PinTest, ClaimerThatCannotParkAPinnedScratchWritesNothing) {
-  Open(PinConfig(1));
-  absl::StatusOr<Sender> sender = queue().MakeSender();
-  ASSERT_TRUE(sender.ok());
-  for (uint64_t seq = 0; seq < 4; ++seq) {
-    ASSERT_EQ(SendSeq(*sender, seq), SendResult::kOk);
-  }
-  absl::StatusOr<Pinner> pinner = queue().MakePinner();
-  ASSERT_TRUE(pinner.ok());
-  PinnedMessage view;
-  ASSERT_EQ(pinner->Pin(queue().MakeQueueIndex(0), &view), PinResult::kGood);
+  ASSERT_NO_FATAL_FAILURE(SendAFullRingAndPinItsOldest());
+  PinnedMessage& view = view_;
   const internal::RegionView& region = queue().region();
-  const Index pinned = region.pinner(0)->pinned.Load();
-  ASSERT_EQ(SendSeq(*sender, 4), SendResult::kOk);  // Parks it in `sender`.
+  ASSERT_EQ(SendSeq(*sender_, 4), SendResult::kOk);  // Parks it in sender_.
   // As in ClaimerParksAPinnedScratchLeftByADeadSender, move the pinned
   // message into the free slot's scratch; then scribble the free slot's
   // only parked entry so that nothing can be swapped in.
-  const uint32_t other = 1 - sender->slot();
-  internal::SenderSlot* const free_slot = region.sender(other);
-  region.parked(sender->slot(), 0)->Store(free_slot->scratch_index.Load());
-  free_slot->scratch_index.Store(pinned);
+  const uint32_t other = MovePinnedIntoTheFreeSlotsScratch();
   region.parked(other, 0)->Store(
       Index(0, static_cast<uint32_t>(region.layout().num_messages)));
   absl::StatusOr<Sender> claimer = queue().MakeSender();
@@ -369,16 +375,9 @@ TEST_F(PinTest, ClaimerThatCannotParkAPinnedScratchWritesNothing) {
 // send that takes the pinned message out of the ring cannot park it. No
 // later send may write into it, and a kCorrupted send publishes nothing.
 TEST_F(PinTest, SenderThatCannotParkAPinnedScratchWritesNothing) {
-  Open(PinConfig(1));
-  absl::StatusOr<Sender> sender = queue().MakeSender();
-  ASSERT_TRUE(sender.ok());
-  for (uint64_t seq = 0; seq < 4; ++seq) {
-    ASSERT_EQ(SendSeq(*sender, seq), SendResult::kOk);
-  }
-  absl::StatusOr<Pinner> pinner = queue().MakePinner();
-  ASSERT_TRUE(pinner.ok());
-  PinnedMessage view;
-  ASSERT_EQ(pinner->Pin(queue().MakeQueueIndex(0), &view), PinResult::kGood);
+  ASSERT_NO_FATAL_FAILURE(SendAFullRingAndPinItsOldest());
+  PinnedMessage& view = view_;
+  Sender* const sender = &*sender_;
   const internal::RegionView& region = queue().region();
   region.parked(sender->slot(), 0)->Store(
       Index(0, static_cast<uint32_t>(region.layout().num_messages)));

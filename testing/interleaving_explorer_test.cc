@@ -272,6 +272,18 @@ TEST(InterleavingExplorerTest, RandomSchedules) {
   }
 }
 
+// One sender sending `sends` messages after a full ring of setup sends, and
+// one pinner pinning once.
+ExplorerScenario OnePinnerOneSender(uint32_t queue_size, int sends) {
+  ExplorerScenario scenario;
+  scenario.queue_size = queue_size;
+  scenario.setup_sends = static_cast<int>(queue_size);
+  scenario.sends = {sends};
+  scenario.pinners = 1;
+  scenario.pin_rounds = 1;
+  return scenario;
+}
+
 // Pinning. p0 pins the newest message (the last setup send); s0 laps the
 // ring and, when it takes that message out of the ring, parks it; s0 is
 // killed right after writing its parked entry (before taking the parked
@@ -281,12 +293,8 @@ TEST(InterleavingExplorerTest, RandomSchedules) {
 // parked entries as owners.
 TEST(InterleavingExplorerTest, SenderKilledMidSwapWhileAPinIsHeld) {
   SKIP_IF_UNSUPPORTED();
-  ExplorerScenario scenario;
-  scenario.queue_size = 4;
-  scenario.setup_sends = 4;
-  scenario.sends = {5};
-  scenario.pinners = 1;
-  scenario.pin_rounds = 1;
+  const ExplorerScenario scenario =
+      OnePinnerOneSender(/*queue_size=*/4, /*sends=*/5);
   const ActorRef s0 = SenderActor(0);
   const ActorRef p0 = PinnerActor(0);
   ExpectPasses(scenario,
@@ -304,12 +312,8 @@ TEST(InterleavingExplorerTest, SenderKilledMidSwapWhileAPinIsHeld) {
 // recoverer's MakeSender releases the dead pin.
 TEST(InterleavingExplorerTest, PinnerKilledWhileSendersLap) {
   SKIP_IF_UNSUPPORTED();
-  ExplorerScenario scenario;
-  scenario.queue_size = 3;
-  scenario.setup_sends = 3;
-  scenario.sends = {6};
-  scenario.pinners = 1;
-  scenario.pin_rounds = 1;
+  const ExplorerScenario scenario =
+      OnePinnerOneSender(/*queue_size=*/3, /*sends=*/6);
   const ActorRef s0 = SenderActor(0);
   const ActorRef p0 = PinnerActor(0);
   ExpectPasses(scenario,
