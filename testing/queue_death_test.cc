@@ -142,16 +142,43 @@ absl::Status DescribeMismatch(const std::vector<std::string>& read,
   return absl::OkStatus();
 }
 
+absl::Status CheckPinnedBytes(const PinnedMessage& view,
+                              const std::string& expected, const char* when) {
+  if (view.info.length != expected.size() ||
+      std::memcmp(view.data, expected.data(), expected.size()) != 0) {
+    return absl::DataLossError(
+        absl::StrCat("pinned message changed ", when, ": \"",
+                     absl::CHexEscape(std::string(
+                         static_cast<const char*>(view.data),
+                         std::min<size_t>(view.info.length, 24))),
+                     "\", expected \"", expected, "\""));
+  }
+  return absl::OkStatus();
+}
+
+// Pinned messages a check must find unchanged: each view and the bytes it
+// held when pinned.
+using PinnedBytes = std::vector<std::pair<const PinnedMessage*, std::string>>;
+
 // The check shared by the recoverer cases: every sender slot can be claimed
-// (nothing leaked, every dead one recovered), each new sender sends `rounds`
-// messages, and every message is then owned exactly once.
+// (nothing leaked, every dead one recovered) and none is handed a pinned
+// message of `pins` as scratch, each new sender sends `rounds` messages
+// (after each, every pin in `pins` still holds its bytes), and every message
+// is then owned exactly once.
 absl::Status ClaimEverySlotSendAndCheckOwnership(const LocklessQueue& queue,
                                                  const QueueConfig& config,
-                                                 uint32_t rounds) {
+                                                 uint32_t rounds,
+                                                 const PinnedBytes& pins = {}) {
   std::vector<Sender> senders;
   while (senders.size() < config.num_senders) {
     absl::StatusOr<Sender> sender = queue.MakeSender();
     if (!sender.ok()) return sender.status();
+    for (const auto& [view, bytes] : pins) {
+      if (sender->data() == view->data) {
+        return absl::DataLossError(absl::StrCat(
+            "sender slot ", sender->slot(), " was handed a pinned scratch"));
+      }
+    }
     senders.push_back(*std::move(sender));
   }
   for (uint32_t round = 0; round < rounds; ++round) {
@@ -160,6 +187,13 @@ absl::Status ClaimEverySlotSendAndCheckOwnership(const LocklessQueue& queue,
       if (result != SendResult::kOk) {
         return absl::InternalError(
             absl::StrCat("send in check: ", SendResultName(result)));
+      }
+      for (const auto& [view, bytes] : pins) {
+        if (absl::Status status =
+                CheckPinnedBytes(*view, bytes, "while the check sent");
+            !status.ok()) {
+          return status;
+        }
       }
     }
   }
@@ -826,56 +860,7 @@ std::string PinOrDie(const LocklessQueue& queue, uint32_t q,
   return std::string(static_cast<const char*>(view->data), view->info.length);
 }
 
-absl::Status CheckPinnedBytes(const PinnedMessage& view,
-                              const std::string& expected, const char* when) {
-  if (view.info.length != expected.size() ||
-      std::memcmp(view.data, expected.data(), expected.size()) != 0) {
-    return absl::DataLossError(
-        absl::StrCat("pinned message changed ", when, ": \"",
-                     absl::CHexEscape(std::string(
-                         static_cast<const char*>(view.data),
-                         std::min<size_t>(view.info.length, 24))),
-                     "\", expected \"", expected, "\""));
-  }
-  return absl::OkStatus();
-}
 
-// Claims every sender slot, checks no claimed scratch is a pinned message,
-// sends `rounds` messages with each, and checks the pinned bytes and the
-// ownership invariant.
-absl::Status ClaimAllAndSendAroundPins(
-    const LocklessQueue& queue, const QueueConfig& config, uint32_t rounds,
-    const std::vector<std::pair<const PinnedMessage*, std::string>>& pins) {
-  std::vector<Sender> senders;
-  while (senders.size() < config.num_senders) {
-    absl::StatusOr<Sender> sender = queue.MakeSender();
-    if (!sender.ok()) return sender.status();
-    for (const auto& [view, bytes] : pins) {
-      if (sender->data() == view->data) {
-        return absl::DataLossError(absl::StrCat(
-            "sender slot ", sender->slot(), " was handed a pinned scratch"));
-      }
-    }
-    senders.push_back(*std::move(sender));
-  }
-  for (uint32_t round = 0; round < rounds; ++round) {
-    for (Sender& sender : senders) {
-      const SendResult result = sender.Send("check", 5);
-      if (result != SendResult::kOk) {
-        return absl::InternalError(
-            absl::StrCat("send in check: ", SendResultName(result)));
-      }
-      for (const auto& [view, bytes] : pins) {
-        if (absl::Status status =
-                CheckPinnedBytes(*view, bytes, "while the check sent");
-            !status.ok()) {
-          return status;
-        }
-      }
-    }
-  }
-  return testing::CheckEveryMessageOwnedOnce(queue);
-}
 
 // A sender dies anywhere in sends that take pinned messages out of the ring
 // and park them (swap intent, parked entry, scratch, intent cleared): the
@@ -929,7 +914,7 @@ TEST(QueueDeathTest, SenderDiesWhileParkingPinnedScratch) {
                                               all.end());
       if (*read != expected) return DescribeMismatch(*read, expected);
     }
-    return ClaimAllAndSendAroundPins(
+    return ClaimEverySlotSendAndCheckOwnership(
         queue, config, /*rounds=*/2 * config.queue_size,
         {{&view0, bytes0}, {&view1, bytes1}});
   };
@@ -977,8 +962,8 @@ TEST(QueueDeathTest, PinnerDiesMidPinAndUnpin) {
             absl::StrCat("pinner slot ", p, " claimed with a pin left in it"));
       }
     }
-    return ClaimAllAndSendAroundPins(queue, config,
-                                     /*rounds=*/2 * config.queue_size, {});
+    return ClaimEverySlotSendAndCheckOwnership(
+        queue, config, /*rounds=*/2 * config.queue_size);
   };
   ExpectSurvivesEveryDeath("pinner dies mid pin/unpin", options,
                            /*min_writes=*/4);
@@ -1041,9 +1026,8 @@ TEST(QueueDeathTest, RecovererDiesResolvingASwapAndADeadPinner) {
       absl::StatusOr<Pinner> other = queue.MakePinner();
       if (!other.ok()) return other.status();
     }
-    return ClaimAllAndSendAroundPins(queue, config,
-                                     /*rounds=*/2 * config.queue_size,
-                                     {{&view, bytes}});
+    return ClaimEverySlotSendAndCheckOwnership(
+        queue, config, /*rounds=*/2 * config.queue_size, {{&view, bytes}});
   };
   ExpectSurvivesEveryDeath("recoverer resolves a swap and a dead pinner",
                            options, /*min_writes=*/3);
