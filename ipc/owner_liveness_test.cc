@@ -582,17 +582,26 @@ TEST(OwnerLivenessTest, LiveSenderIsNotTakenOver) {
   EXPECT_EQ(first->Send(payload, sizeof(payload)), SendResult::kOk);
 }
 
+// Registers `live`'s thread in watcher slot 0 as a signal watcher, as
+// MakeWatcher would, but with `record` as its owner record. Returns the slot.
+internal::WatcherSlot* RegisterSignalWatcher(
+    const LocklessQueue& queue, const LiveThread& live,
+    const internal::OwnerIdentity& record) {
+  internal::WatcherSlot* const slot = queue.region().watcher(0);
+  slot->pid.store(live.identity.pid);
+  slot->pid_namespace.store(live.identity.pid_namespace);
+  slot->kind.store(internal::kSignalWatcher);
+  internal::StoreOwnerRecord(slot->owner, record);
+  slot->ownership.futex.store(static_cast<uint32_t>(live.identity.tid));
+  return slot;
+}
+
 TEST(OwnerLivenessTest, WatcherNamingAReusedTidIsNeverSignalled) {
   QueueMemory region(OneOfEach());
   LocklessQueue queue =
       *LocklessQueue::Attach(region.data(), region.size_bytes(), OneOfEach());
   LiveThread live;
-  internal::WatcherSlot* const slot = queue.region().watcher(0);
-  slot->pid.store(live.identity.pid);
-  slot->pid_namespace.store(live.identity.pid_namespace);
-  slot->kind.store(internal::kSignalWatcher);
-  internal::StoreOwnerRecord(slot->owner, ReusedTidRecord(live.identity));
-  slot->ownership.futex.store(static_cast<uint32_t>(live.identity.tid));
+  RegisterSignalWatcher(queue, live, ReusedTidRecord(live.identity));
 
   WakeUpper waker(queue);
   WakeupReport report;
@@ -609,12 +618,8 @@ TEST(OwnerLivenessTest, LiveWatcherIsSignalled) {
   LocklessQueue queue =
       *LocklessQueue::Attach(region.data(), region.size_bytes(), OneOfEach());
   LiveThread live;
-  internal::WatcherSlot* const slot = queue.region().watcher(0);
-  slot->pid.store(live.identity.pid);
-  slot->pid_namespace.store(live.identity.pid_namespace);
-  slot->kind.store(internal::kSignalWatcher);
-  internal::StoreOwnerRecord(slot->owner, live.identity);
-  slot->ownership.futex.store(static_cast<uint32_t>(live.identity.tid));
+  internal::WatcherSlot* const slot =
+      RegisterSignalWatcher(queue, live, live.identity);
   WakeUpper waker(queue);
   WakeupReport report;
   EXPECT_EQ(waker.Wakeup(/*current_priority=*/0, &report), 1);
